@@ -1,0 +1,71 @@
+"""Schema registry access and Avro serdes (Confluent framing: magic byte 0 + 4-byte schema id + Avro body).
+
+Only confluent-kafka's SchemaRegistryClient / AvroSerializer / AvroDeserializer talk to the registry, so
+any Confluent-compatible registry (Apicurio ccompat, Confluent, Karapace, Redpanda) works by URL.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+
+from liaison.settings import Settings, get_settings
+
+MAGIC = 0
+HEADER = struct.Struct(">bI")
+
+#: Serializer config shared by every producer of the project: schemas are registered by
+#: `liaison schemas register` (governance), never implicitly by a producer; the subject is
+#: always `<topic>-value` (set explicitly, so the client skips the association lookup that
+#: Apicurio does not implement).
+SERIALIZER_CONF = {
+    "auto.register.schemas": False,
+    "normalize.schemas": True,
+    "subject.name.strategy": topic_subject_name_strategy,
+}
+
+
+class FramingError(ValueError):
+    """Bytes that are not a Confluent-framed Avro value."""
+
+
+def value_subject(topic: str) -> str:
+    return f"{topic}-value"
+
+
+def registry_client(settings: Settings | None = None) -> SchemaRegistryClient:
+    settings = settings or get_settings()
+    return _client(settings.registry_url())
+
+
+@lru_cache(maxsize=8)
+def _client(url: str) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": url})
+
+
+def avro_serializer(schema_str: str, client: SchemaRegistryClient | None = None,
+                    conf: dict | None = None) -> AvroSerializer:
+    return AvroSerializer(client or registry_client(), schema_str, conf={**SERIALIZER_CONF, **(conf or {})})
+
+
+def avro_deserializer(client: SchemaRegistryClient | None = None, reader_schema: str | None = None) -> AvroDeserializer:
+    return AvroDeserializer(client or registry_client(), reader_schema)
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    return HEADER.pack(MAGIC, schema_id) + body
+
+
+def unframe(data: bytes | None) -> tuple[int, memoryview]:
+    """Split a framed value into (schema id, Avro body). Raises FramingError naming what is wrong."""
+    if data is None:
+        raise FramingError("value is null (tombstone), not a framed Avro record")
+    if len(data) < HEADER.size:
+        raise FramingError(f"value has {len(data)} bytes, fewer than the 5-byte Confluent header")
+    magic, schema_id = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise FramingError(f"magic byte is {magic & 0xFF:#04x}, expected 0x00 (Confluent framing)")
+    return schema_id, memoryview(data)[HEADER.size:]

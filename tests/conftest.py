@@ -1,0 +1,126 @@
+"""Test backends. Integration tests get real servers, chosen in this order:
+
+1. LIAISON_BOOTSTRAP_SERVERS / LIAISON_SCHEMA_REGISTRY_URL from the environment;
+2. testcontainers (official Kafka image in KRaft mode + Apicurio) when a Docker engine answers;
+3. otherwise the project's own local servers (`liaison.infra`), started in `.state/test` on their own
+   ports (29092.., registry 28081) so they never collide with `make demo`, and stopped at the end.
+
+The run prints which backend it used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from liaison import REPO_ROOT
+from liaison import settings as settings_mod
+
+TEST_STATE = REPO_ROOT / ".state" / "test"
+TEST_PORT_BASE = 29092
+TEST_REGISTRY_PORT = 28081
+
+
+@dataclass
+class Backend:
+    kind: str
+    bootstrap: str
+    registry_url: str
+    detail: str = ""
+    stop: object = None
+
+
+_BACKEND: Backend | None = None
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # installed with testcontainers
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no usable engine
+        return False
+
+
+def _testcontainers_backend() -> Backend:
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.kafka import KafkaContainer
+
+    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+    kafka.start()
+    registry = (DockerContainer("apicurio/apicurio-registry:3.0.9").with_exposed_ports(8080)
+                .with_env("QUARKUS_HTTP_HOST", "0.0.0.0"))
+    registry.start()
+    wait_for_logs(registry, "Listening on", timeout=120)
+    url = f"http://{registry.get_container_host_ip()}:{registry.get_exposed_port(8080)}/apis/ccompat/v7"
+
+    def stop():
+        registry.stop()
+        kafka.stop()
+
+    return Backend("testcontainers", kafka.get_bootstrap_server(), url, "apache/kafka + apicurio images", stop)
+
+
+def _local_backend() -> Backend:
+    from liaison.infra import servers
+
+    s = settings_mod.Settings(state_dir=TEST_STATE, port_base=TEST_PORT_BASE, registry_port=TEST_REGISTRY_PORT,
+                              registry_storage="mem", bootstrap_servers="", schema_registry_url="")
+    data = servers.up(s, "single", "mem", log=lambda *_: None)
+    return Backend("local", data["bootstrap_servers"], data["schema_registry_url"],
+                   f"project servers in {TEST_STATE}", lambda: servers.down(s, log=lambda *_: None))
+
+
+def get_backend() -> Backend:
+    global _BACKEND
+    if _BACKEND is None:
+        env_bs, env_url = os.environ.get("LIAISON_BOOTSTRAP_SERVERS"), os.environ.get("LIAISON_SCHEMA_REGISTRY_URL")
+        if env_bs and env_url:
+            _BACKEND = Backend("environment", env_bs, env_url, "LIAISON_BOOTSTRAP_SERVERS/LIAISON_SCHEMA_REGISTRY_URL")
+        elif _docker_answers():
+            _BACKEND = _testcontainers_backend()
+        else:
+            _BACKEND = _local_backend()
+        os.environ["LIAISON_BOOTSTRAP_SERVERS"] = _BACKEND.bootstrap
+        os.environ["LIAISON_SCHEMA_REGISTRY_URL"] = _BACKEND.registry_url
+        settings_mod.get_settings.cache_clear()
+    return _BACKEND
+
+
+@pytest.fixture(scope="session")
+def backend() -> Backend:
+    """Real Kafka + registry; every integration test depends on it (directly or via `settings`)."""
+    return get_backend()
+
+
+@pytest.fixture(scope="session")
+def settings(backend) -> settings_mod.Settings:
+    return settings_mod.get_settings()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _BACKEND is not None:
+        terminalreporter.write_line(
+            f"integration backend: {_BACKEND.kind} (kafka {_BACKEND.bootstrap}, registry {_BACKEND.registry_url}; "
+            f"{_BACKEND.detail})")
+    else:
+        terminalreporter.write_line("integration backend: none used")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _BACKEND is not None and _BACKEND.stop:
+        _BACKEND.stop()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if "integration" in path.parts and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+        if "unit" in path.parts and not item.get_closest_marker("unit"):
+            item.add_marker(pytest.mark.unit)
