@@ -51,9 +51,9 @@ def _testcontainers_backend() -> Backend:
     from testcontainers.core.waiting_utils import wait_for_logs
     from testcontainers.kafka import KafkaContainer
 
-    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+    kafka = KafkaContainer("apache/kafka:4.3.1").with_kraft()
     kafka.start()
-    registry = (DockerContainer("apicurio/apicurio-registry:3.0.9").with_exposed_ports(8080)
+    registry = (DockerContainer("apicurio/apicurio-registry:3.3.3").with_exposed_ports(8080)
                 .with_env("QUARKUS_HTTP_HOST", "0.0.0.0"))
     registry.start()
     wait_for_logs(registry, "Listening on", timeout=120)

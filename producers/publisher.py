@@ -1,0 +1,109 @@
+"""Publish typed liaison messages: topic from the type, key from the entity, headers, registry framing.
+
+    with Publisher() as pub:
+        pub.publish(model)          # raises on a full-queue timeout or a broken producer
+    # leaving the block flushes and raises PublishError if any record was not delivered
+
+Idempotent producer with acks=all (liaison.kafka); delivery failures are collected from the delivery
+callbacks and surfaced by `flush()`, never swallowed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from pydantic import BaseModel
+
+import schemas
+from liaison import kafka, serde
+from liaison.settings import Settings
+from schemas.models import model_name, to_avro
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    topic: str
+    key: str
+    message_id: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.topic} key={self.key} message_id={self.message_id}: {self.error}"
+
+
+class PublishError(RuntimeError):
+    def __init__(self, failures: list[DeliveryFailure]):
+        self.failures = failures
+        head = "; ".join(str(f) for f in failures[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        super().__init__(f"{len(failures)} record(s) not delivered: {head}{more}")
+
+
+class Publisher:
+    def __init__(self, settings: Settings | None = None, producer_conf: dict | None = None, client=None):
+        self._producer = kafka.producer(producer_conf, settings)
+        self._client = client or serde.registry_client(settings)
+        self._encoders: dict[str, serde.RecordEncoder] = {}
+        self._failures: list[DeliveryFailure] = []
+        self.sent: Counter[str] = Counter()
+        self.delivered: Counter[str] = Counter()
+
+    def encoder(self, name: str) -> serde.RecordEncoder:
+        enc = self._encoders.get(name)
+        if enc is None:
+            enc = serde.RecordEncoder(serde.value_subject(schemas.topic_for(name)), schemas.schema_str(name),
+                                      self._client)
+            self._encoders[name] = enc
+        return enc
+
+    def publish(self, model: BaseModel) -> None:
+        name = model_name(model)
+        enc = self.encoder(name)
+        value = enc.encode(to_avro(model))
+        key = schemas.key_of(name, model)
+        label = model.label
+        headers = [("message_id", str(label.message_id).encode()), ("type", name.encode()),
+                   ("originator", label.originator.encode()), ("schema_id", str(enc.schema_id).encode())]
+        self.produce_raw(schemas.topic_for(name), key, value, headers, name, str(label.message_id))
+
+    def produce_raw(self, topic: str, key: str, value: bytes, headers, type_name: str, message_id: str) -> None:
+        def delivered(err, msg, _key=key, _mid=message_id, _type=type_name):
+            if err is not None:
+                self._failures.append(DeliveryFailure(topic, _key, _mid, str(err)))
+            else:
+                self.delivered[_type] += 1
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=delivered)
+                break
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: serve callbacks, then retry
+            except KafkaException as e:
+                err: KafkaError = e.args[0]
+                raise PublishError([DeliveryFailure(topic, key, message_id, err.str())]) from e
+        self.sent[type_name] += 1
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            self._failures.append(DeliveryFailure("*", "*", "*", f"{remaining} record(s) still queued after "
+                                                                  f"{timeout:.0f}s flush"))
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise PublishError(failures)
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self._producer.flush(10)
