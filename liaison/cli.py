@@ -5,15 +5,34 @@ from __future__ import annotations
 import typer
 
 from liaison.infra.cli import app as infra_app
+from consumers.cli import forward
+from consumers.release.cli import app as policy_app
 from liaison.governance import app as schemas_app
+from producers.cli import publish, simulate
 from liaison.topics import app as topics_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Liaison bus: need-to-know forwarding of Avro liaison messages on Kafka.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
+app.command("publish")(publish)
+app.command("simulate")(simulate)
+app.command("forward")(forward)
+app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 
 
 def main() -> None:
-    app()
+    """Run the CLI; an unreachable server is one clear line and exit 2, not a traceback."""
+    import sys
+
+    from liaison.errors import describe_connection_error
+
+    try:
+        app()
+    except Exception as e:  # noqa: BLE001
+        text = describe_connection_error(e)
+        if text is None:
+            raise
+        print(f"error: {text}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,138 @@
+"""Decode internal records once, encode partner views and audit records: registry ids + fastavro.
+
+Kafka-free except for the registry client handed in; the forwarder owns the I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro import schemaless_reader, schemaless_writer
+
+import schemas
+from liaison import serde
+from schemas.models import from_avro
+
+AUDIT_SCHEMA_PATH = Path(schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
+AUDIT_TOPIC = "liaison.audit.decisions"
+DEADLETTER_TOPIC = "liaison.deadletter"
+
+
+class DecodeError(ValueError):
+    """An input record that cannot be decoded or fails validation; `stage` says where it failed."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+
+
+class InputDecoder:
+    """Framed Avro bytes of an internal topic -> (type name, record dict valid for our reader schema).
+
+    Writer schemas are fetched from the registry by id once and cached; unknown ids are remembered for a
+    minute so a stream of poison pills does not hammer the registry.
+    """
+
+    NEGATIVE_TTL = 60.0
+
+    def __init__(self, client: SchemaRegistryClient, validate: bool = True):
+        self._client = client
+        self._validate = validate
+        self._by_id: dict[int, tuple[str, Any, Any]] = {}
+        self._unknown: dict[int, tuple[float, str]] = {}
+        self._expected = {schemas.topic_for(t): t for t in schemas.MESSAGE_TYPES}
+
+    def _writer(self, schema_id: int) -> tuple[str, Any, Any]:
+        hit = self._by_id.get(schema_id)
+        if hit is not None:
+            return hit
+        bad = self._unknown.get(schema_id)
+        if bad and time.monotonic() - bad[0] < self.NEGATIVE_TTL:
+            raise DecodeError("schema", bad[1])
+        try:
+            text = self._client.get_schema(schema_id).schema_str
+        except SchemaRegistryError as e:
+            msg = f"schema id {schema_id} unknown to the registry ({e.http_status_code})"
+            self._unknown[schema_id] = (time.monotonic(), msg)
+            raise DecodeError("schema", msg) from None
+        doc = json.loads(text)
+        name = doc.get("name", "") if isinstance(doc, dict) else ""
+        type_name = name.rsplit(".", 1)[-1]
+        if type_name not in schemas.MESSAGE_TYPES or doc.get("namespace", "liaison.bus") != schemas.NAMESPACE:
+            msg = f"schema id {schema_id} is {name or 'not a record'}, not a liaison message type"
+            self._unknown[schema_id] = (time.monotonic(), msg)
+            raise DecodeError("schema", msg)
+        writer = fastavro.parse_schema(doc)
+        reader = schemas.parsed_schema(type_name)
+        same = json.dumps(doc, sort_keys=True) == json.dumps(schemas.load_schema(type_name), sort_keys=True)
+        entry = (type_name, writer, None if same else reader)
+        self._by_id[schema_id] = entry
+        return entry
+
+    def decode(self, topic: str, value: bytes | None) -> tuple[str, dict]:
+        try:
+            schema_id, body = serde.unframe(value)
+        except serde.FramingError as e:
+            raise DecodeError("framing", str(e)) from None
+        type_name, writer, reader = self._writer(schema_id)
+        expected = self._expected.get(topic)
+        if expected is not None and expected != type_name:
+            raise DecodeError("schema", f"{type_name} record on {topic}, which carries {expected}")
+        buf = io.BytesIO(body)
+        try:
+            record = schemaless_reader(buf, writer, reader) if reader is not None else schemaless_reader(buf, writer)
+        except Exception as e:  # noqa: BLE001 - fastavro raises many kinds on corrupt bodies
+            raise DecodeError("avro", f"Avro body does not decode with schema id {schema_id} "
+                                      f"({type(e).__name__}: {e})"[:300]) from None
+        rest = len(body) - buf.tell()
+        if rest:
+            raise DecodeError("avro", f"{rest} trailing byte(s) after the Avro record (schema id {schema_id})")
+        if self._validate:
+            try:
+                from_avro(type_name, record)
+            except ValueError as e:  # pydantic.ValidationError is a ValueError
+                raise DecodeError("validation", _short_validation(e)) from None
+        return type_name, record
+
+
+def _short_validation(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in errors()[:3]]
+        return "invalid record: " + "; ".join(parts)
+    return f"invalid record: {e}"[:300]
+
+
+class Encoder:
+    """dict -> framed Avro for one registered schema."""
+
+    __slots__ = ("schema_id", "_parsed", "_header")
+
+    def __init__(self, schema_id: int, schema: dict):
+        self.schema_id = schema_id
+        self._parsed = fastavro.parse_schema(schema)
+        self._header = serde.HEADER.pack(serde.MAGIC, schema_id)
+
+    def encode(self, record: dict) -> bytes:
+        buf = io.BytesIO()
+        buf.write(self._header)
+        schemaless_writer(buf, self._parsed, record)
+        return buf.getvalue()
+
+
+def register(client: SchemaRegistryClient, subject: str, schema: dict, level: str = "BACKWARD") -> Encoder:
+    """Register `schema` under `subject` (idempotent) with an explicit compatibility level."""
+    client.set_compatibility(subject, level)
+    sid = client.register_schema(subject, Schema(json.dumps(schema), "AVRO"), normalize_schemas=True)
+    return Encoder(sid, schema)
+
+
+def audit_schema() -> dict:
+    return json.loads(AUDIT_SCHEMA_PATH.read_text())

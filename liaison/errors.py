@@ -1,0 +1,20 @@
+"""Turn connection failures into one actionable line."""
+
+from __future__ import annotations
+
+from liaison.settings import get_settings
+
+
+def describe_connection_error(e: BaseException) -> str | None:
+    name = type(e).__name__
+    module = type(e).__module__
+    if module.startswith(("httpx", "httpcore")) and ("Connect" in name or "Timeout" in name):
+        return (f"cannot reach the schema registry at {get_settings().registry_url()} ({e}); "
+                f"start it with `liaison infra up` or set LIAISON_SCHEMA_REGISTRY_URL")
+    if name == "KafkaException":
+        err = e.args[0] if e.args else None
+        code = getattr(err, "name", lambda: "")()
+        if code in ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_MSG_TIMED_OUT"):
+            return (f"cannot reach Kafka at {get_settings().kafka_bootstrap()} ({err.str()}); "
+                    f"start it with `liaison infra up` or set LIAISON_BOOTSTRAP_SERVERS")
+    return None

@@ -1,0 +1,92 @@
+"""`liaison publish` and `liaison simulate`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+import schemas
+from producers.publisher import Publisher, PublishError
+from producers.validate import validate_lines
+
+
+def publish(type_name: str = typer.Argument(..., help="message type, e.g. AirTrack"),
+            file: Path = typer.Option(None, "--file", "-f", help="NDJSON file (default: stdin)"),
+            skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                              help="publish the valid lines and report the rest")) -> None:
+    """Validate every line of an NDJSON file of TYPE, then publish. By default any bad line publishes nothing."""
+    if type_name not in schemas.MESSAGE_TYPES:
+        typer.echo(f"error: unknown message type {type_name!r}; one of {', '.join(schemas.MESSAGE_TYPES)}", err=True)
+        raise typer.Exit(2)
+    source = str(file) if file else "<stdin>"
+    try:
+        lines = file.read_text().splitlines() if file else sys.stdin.read().splitlines()
+    except OSError as e:
+        typer.echo(f"error: cannot read {source}: {e.strerror}", err=True)
+        raise typer.Exit(2)
+    report = validate_lines(type_name, lines)
+    for err in report.errors:
+        typer.echo(f"{source}:{err}", err=True)
+    if report.errors and not skip_invalid:
+        typer.echo(f"rejected {source}: {len(report.errors)} invalid line(s); nothing published "
+                   f"(use --skip-invalid to publish the {len(report.valid)} valid line(s))", err=True)
+        raise typer.Exit(1)
+    try:
+        with Publisher() as pub:
+            for _, model in report.valid:
+                pub.publish(model)
+    except PublishError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"published {pub.delivered[type_name]} {type_name} record(s) to {schemas.topic_for(type_name)}"
+               + (f"; rejected {len(report.errors)} line(s)" if report.errors else ""))
+    if report.errors:
+        raise typer.Exit(1)
+
+
+COMPONENTS = {"naval": {"naval"}, "air": {"air"}, "intel": {"intel"}, "all": {"naval", "air", "intel"}}
+
+
+def run_simulation(components: set[str], rate: float, duration: float, seed: int, sentinels: bool = False,
+                   paced: bool = True, publisher: Publisher | None = None) -> tuple[Counter, float]:
+    """Publish simulated events at `rate`/s for `duration` s; returns (delivered per type, elapsed s)."""
+    from producers.simulate import Simulator
+
+    sim = Simulator(components, seed=seed, start=datetime.now(timezone.utc), sentinels=sentinels)
+    pub = publisher or Publisher()
+    t0 = time.monotonic()
+    for offset, model in sim.events(rate, duration):
+        if paced:
+            delay = t0 + offset - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        pub.publish(model)
+    pub.flush()
+    return pub.delivered, time.monotonic() - t0
+
+
+def simulate(component: str = typer.Argument(..., help="naval, air, intel or all"),
+             rate: float = typer.Option(100.0, help="events per second, all components together"),
+             duration: float = typer.Option(10.0, help="seconds"),
+             seed: int = typer.Option(1, help="same seed, same events"),
+             sentinels: bool = typer.Option(False, help="plant SENTINEL-... values in fields partners must not see"),
+             unpaced: bool = typer.Option(False, "--unpaced", help="publish as fast as possible")) -> None:
+    """Run the component simulators against the broker."""
+    if component not in COMPONENTS:
+        typer.echo(f"error: unknown component {component!r}; one of {', '.join(COMPONENTS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        delivered, elapsed = run_simulation(COMPONENTS[component], rate, duration, seed, sentinels, not unpaced)
+    except PublishError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    total = sum(delivered.values())
+    for name in schemas.MESSAGE_TYPES:
+        if delivered[name]:
+            typer.echo(f"{name:22} {delivered[name]:8d}  -> {schemas.topic_for(name)}")
+    typer.echo(f"{'total':22} {total:8d}  in {elapsed:.1f}s ({total / max(elapsed, 1e-9):.0f}/s)")
