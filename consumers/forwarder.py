@@ -90,6 +90,8 @@ class Forwarder:
         self.listeners: list = []  # called with each committed batch's BatchStats
         self.consumer = kafka.consumer(self.group_id, {
             "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            # static membership: a restarted instance takes its partitions back at once (no rebalance wait)
+            "group.instance.id": self.transactional_id, "session.timeout.ms": 30000,
             "fetch.min.bytes": 1, "max.partition.fetch.bytes": 1048576, **(consumer_conf or {})},
             self.settings)
         self.producer = kafka.producer({

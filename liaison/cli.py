@@ -7,6 +7,7 @@ import typer
 from liaison.infra.cli import app as infra_app
 from consumers.cli import forward
 from consumers.release.cli import app as policy_app
+from liaison.demo import demo
 from liaison.governance import app as schemas_app
 from producers.cli import publish, simulate
 from liaison.topics import app as topics_app
@@ -19,6 +20,7 @@ app.add_typer(schemas_app, name="schemas")
 app.command("publish")(publish)
 app.command("simulate")(simulate)
 app.command("forward")(forward)
+app.command("demo")(demo)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 
 

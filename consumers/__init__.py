@@ -1,0 +1,1 @@
+"""Consumers of the liaison bus: services that read the internal topics (the release forwarder)."""
