@@ -71,9 +71,13 @@ def _local_backend() -> Backend:
 
     s = settings_mod.Settings(state_dir=TEST_STATE, port_base=TEST_PORT_BASE, registry_port=TEST_REGISTRY_PORT,
                               registry_storage="mem", bootstrap_servers="", schema_registry_url="")
+    running = servers.status(s)
+    reuse = bool(running) and all(r["alive"] and r["healthy"] for r in running)
     data = servers.up(s, "single", "mem", log=lambda *_: None)
+    # Servers another session started (a concurrent run, or `make up`-style reuse) are left running.
+    stop = None if reuse else (lambda: servers.down(s, log=lambda *_: None))
     return Backend("local", data["bootstrap_servers"], data["schema_registry_url"],
-                   f"project servers in {TEST_STATE}", lambda: servers.down(s, log=lambda *_: None))
+                   f"project servers in {TEST_STATE}" + (" (reused)" if reuse else ""), stop)
 
 
 def get_backend() -> Backend:
