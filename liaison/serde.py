@@ -81,7 +81,7 @@ class RecordEncoder:
     bytes are exactly what confluent-kafka's AvroSerializer writes, at a fraction of the per-record cost.
     """
 
-    __slots__ = ("subject", "schema_id", "_parsed", "_header")
+    __slots__ = ("subject", "schema_id", "schema_id_bytes", "_parsed", "_header")
 
     def __init__(self, subject: str, schema_str: str, client: SchemaRegistryClient | None = None):
         import fastavro
@@ -91,6 +91,7 @@ class RecordEncoder:
         registered = client.lookup_schema(subject, Schema(schema_str, "AVRO"), normalize_schemas=True)
         self.subject = subject
         self.schema_id = registered.schema_id
+        self.schema_id_bytes = str(self.schema_id).encode()
         self._parsed = fastavro.parse_schema(json.loads(schema_str))
         self._header = HEADER.pack(MAGIC, self.schema_id)
 

@@ -19,7 +19,9 @@ from pydantic import BaseModel
 import schemas
 from liaison import kafka, serde
 from liaison.settings import Settings
-from schemas.models import model_name, to_avro
+from schemas.models import MODELS, model_name, to_avro
+
+_NAMES = {cls: name for name, cls in MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Publisher:
         self._encoders: dict[str, serde.RecordEncoder] = {}
         self._failures: list[DeliveryFailure] = []
         self.sent: Counter[str] = Counter()
+        self._since_poll = 0
         self.delivered: Counter[str] = Counter()
 
     def encoder(self, name: str) -> serde.RecordEncoder:
@@ -59,25 +62,28 @@ class Publisher:
         return enc
 
     def publish(self, model: BaseModel) -> None:
-        name = model_name(model)
-        enc = self.encoder(name)
-        value = enc.encode(to_avro(model))
-        key = schemas.key_of(name, model)
+        cls = type(model)
+        name = _NAMES.get(cls) or model_name(model)
+        enc = self._encoders.get(name) or self.encoder(name)
         label = model.label
-        headers = [("message_id", str(label.message_id).encode()), ("type", name.encode()),
-                   ("originator", label.originator.encode()), ("schema_id", str(enc.schema_id).encode())]
-        self.produce_raw(schemas.topic_for(name), key, value, headers, name, str(label.message_id))
+        mid = str(label.message_id)
+        headers = [("message_id", mid.encode()), ("type", name.encode()), ("originator", label.originator.encode()),
+                   ("schema_id", enc.schema_id_bytes)]
+        self.produce_raw(schemas.topic_for(name), schemas.key_of(name, model), enc.encode(to_avro(model)), headers,
+                         name, mid)
 
     def produce_raw(self, topic: str, key: str, value: bytes, headers, type_name: str, message_id: str) -> None:
-        def delivered(err, msg, _key=key, _mid=message_id, _type=type_name):
+        failures, delivered = self._failures, self.delivered
+
+        def on_delivery(err, msg):
             if err is not None:
-                self._failures.append(DeliveryFailure(topic, _key, _mid, str(err)))
+                failures.append(DeliveryFailure(topic, key, message_id, str(err)))
             else:
-                self.delivered[_type] += 1
+                delivered[type_name] += 1
 
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=delivered)
+                self._producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery)
                 break
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: serve callbacks, then retry
@@ -85,7 +91,10 @@ class Publisher:
                 err: KafkaError = e.args[0]
                 raise PublishError([DeliveryFailure(topic, key, message_id, err.str())]) from e
         self.sent[type_name] += 1
-        self._producer.poll(0)
+        self._since_poll += 1
+        if self._since_poll >= 256:  # serve delivery callbacks regularly, not per record
+            self._since_poll = 0
+            self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
