@@ -25,8 +25,8 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import schemas
-from consumers.codec import (AUDIT_TOPIC, DEADLETTER_TOPIC, DecodeError, Encoder, InputDecoder, audit_schema,
-                             register)
+from consumers.codec import (AUDIT_TOPIC, DEADLETTER_TOPIC, AuditEncoder, DecodeError, Encoder, InputDecoder,
+                             audit_schema, register)
 from consumers.release import CompiledPolicy, SecretStore, decide, load_policies, released_key
 from liaison import kafka, serde
 from liaison.logs import get_logger
@@ -70,7 +70,7 @@ class Forwarder:
     def __init__(self, settings: Settings | None = None, policies_dir: Path | None = None,
                  instance: str | None = None, group_id: str = "liaison-forwarder", batch_size: int = 1000,
                  secrets: SecretStore | None = None, validate: bool = True, consumer_conf: dict | None = None,
-                 producer_conf: dict | None = None):
+                 producer_conf: dict | None = None, principal: str = kafka.FORWARDER):
         self.settings = settings or get_settings()
         self.policies_dir = policies_dir or self.settings.deploy_dir / "policies"
         self.instance = instance or socket.gethostname()
@@ -83,21 +83,23 @@ class Forwarder:
         ensure_partner_keys(self.policies_dir, self.secrets)
         # Fail before touching Kafka if a policy is invalid (PolicyError names file, line, field).
         self.partners = self._plans(load_policies(self.policies_dir, self.secrets))
-        self.audit = register(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
+        registered = register(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
+        self.audit = AuditEncoder(registered.schema_id, audit_schema())
         self.totals = BatchStats()
         self._stop = False
         self._reload = False
         self.listeners: list = []  # called with each committed batch's BatchStats
+        self.first_batch_at: float | None = None  # perf_counter() of the first non-empty batch
         self.consumer = kafka.consumer(self.group_id, {
             "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest",
             # static membership: a restarted instance takes its partitions back at once (no rebalance wait)
             "group.instance.id": self.transactional_id, "session.timeout.ms": 30000,
             "fetch.min.bytes": 1, "max.partition.fetch.bytes": 1048576, **(consumer_conf or {})},
-            self.settings)
+            self.settings, principal=principal)
         self.producer = kafka.producer({
             "transactional.id": self.transactional_id, "linger.ms": 5, "batch.size": 524288,
             "queue.buffering.max.messages": 1000000, "transaction.timeout.ms": 60000, **(producer_conf or {})},
-            self.settings)
+            self.settings, principal=principal)
         self.producer.init_transactions(60)
 
     # ------------------------------------------------------------------ policies
@@ -166,11 +168,8 @@ class Forwarder:
                             [plan.version_header, ("message_id", mid), ("type", type_name.encode()),
                              ("rule", d.rule.encode())])
                 counts[(code, type_name, d.decision)] += 1
-                produce(AUDIT_TOPIC, audit_encode({
-                    "input_topic": topic, "input_partition": part, "input_offset": off, "message_id": message_id,
-                    "message_type": type_name, "partner": code, "decision": d.decision, "rule": d.rule,
-                    "reason": d.reason, "policy_version": plan.policy.version, "output_topic": out_topic,
-                    "decided_at": now_ms, "forwarder": tid}), mid, None)
+                produce(AUDIT_TOPIC, audit_encode(topic, part, off, message_id, type_name, code, d.decision, d.rule,
+                                                  d.reason, plan.policy.version, out_topic, now_ms, tid), mid, None)
         return stats, offsets
 
     def _dead_letter(self, msg, error: DecodeError, now_ms: int, stats: BatchStats) -> None:
@@ -184,12 +183,9 @@ class Forwarder:
         coord = f"{topic}/{part}/{off}".encode()
         for code, plan in self.partners.items():
             stats.counts[(code, "?", "DEAD_LETTER")] += 1
-            self._produce(AUDIT_TOPIC, self.audit.encode({
-                "input_topic": topic, "input_partition": part, "input_offset": off, "message_id": None,
-                "message_type": None, "partner": code, "decision": "DEAD_LETTER", "rule": "dead-letter",
-                "reason": f"{error.stage}: {error}"[:500], "policy_version": plan.policy.version,
-                "output_topic": DEADLETTER_TOPIC, "decided_at": now_ms, "forwarder": self.transactional_id}),
-                coord, None)
+            self._produce(AUDIT_TOPIC, self.audit.encode(
+                topic, part, off, None, None, code, "DEAD_LETTER", "dead-letter", f"{error.stage}: {error}"[:500],
+                plan.policy.version, DEADLETTER_TOPIC, now_ms, self.transactional_id), coord, None)
 
     def _produce(self, topic: str, value: bytes | None, key: bytes | None, headers) -> None:
         while True:
@@ -269,6 +265,8 @@ class Forwarder:
                         break
                     continue
                 last_data = now
+                if self.first_batch_at is None:
+                    self.first_batch_at = time.perf_counter()
                 self.producer.begin_transaction()
                 try:
                     stats, offsets = self.process(msgs)

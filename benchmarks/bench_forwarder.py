@@ -1,0 +1,242 @@
+"""Forwarder benchmark: the need-to-know forwarder (2 partners, exactly-once) vs raw transactional
+pass-through of the same bytes (consume -> produce unchanged, offsets in the transaction), same run.
+
+    .venv/bin/python benchmarks/bench_forwarder.py [--records 100000] [--rate 5000] [--latency-seconds 15]
+
+Prints records/s of each and the ratio (target: >= 40,000 records/s per process, ratio >= 0.5),
+p50/p99 end-to-end latency at a paced input of --rate records/s (publish -> visible to a read_committed
+partner consumer; target p99 <= 250 ms), and the forwarder's peak RSS. Each side runs in its own process
+(`--role`), started on a backlog of the same records, so neither pays for the other.
+With --profile, the forwarder run is profiled with cProfile and its top functions printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _servers import bench_servers  # noqa: E402
+
+PASSTHROUGH_TOPIC = "bench.passthrough"
+
+
+def vm_hwm_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ----------------------------------------------------------------------------- roles (child processes)
+
+
+def role_forward(group: str, idle: float, profile: bool) -> dict:
+    from consumers.forwarder import Forwarder
+
+    fwd = Forwarder(instance=group, group_id=group, batch_size=2000)
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    totals = fwd.run(max_idle=idle, poll_timeout=0.2)
+    end = time.perf_counter() - idle  # the idle wait at the end is not work
+    t0 = fwd.first_batch_at or end  # from the first batch: group join and start-up are not throughput
+    if prof:
+        import pstats
+
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    return {"records": totals.records, "seconds": end - t0, "rss_mib": vm_hwm_mib()}
+
+
+def role_passthrough(group: str, idle: float) -> dict:
+    from confluent_kafka import TopicPartition
+
+    import schemas
+    from liaison import kafka
+
+    c = kafka.consumer(group, {"isolation.level": "read_committed"})
+    p = kafka.producer({"transactional.id": f"bench-pass-{group}", "linger.ms": 5, "batch.size": 524288,
+                        "queue.buffering.max.messages": 1000000})
+    p.init_transactions(30)
+    c.subscribe([schemas.topic_for(t) for t in schemas.MESSAGE_TYPES])
+    records, t0, last = 0, None, time.monotonic()
+    while True:
+        msgs = c.consume(2000, 0.2)
+        if not msgs:
+            if time.monotonic() - last > idle:
+                break
+            continue
+        last = time.monotonic()
+        if t0 is None:
+            t0 = time.perf_counter()
+        p.begin_transaction()
+        offsets = {}
+        for m in msgs:
+            if m.error():
+                continue
+            while True:
+                try:
+                    p.produce(PASSTHROUGH_TOPIC, value=m.value(), key=m.key(), headers=m.headers())
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            offsets[(m.topic(), m.partition())] = m.offset() + 1
+            records += 1
+        p.send_offsets_to_transaction([TopicPartition(t, q, o) for (t, q), o in offsets.items()],
+                                      c.consumer_group_metadata(), 30)
+        p.commit_transaction(60)
+    c.close()
+    return {"records": records, "seconds": time.perf_counter() - (t0 or 0) - idle, "rss_mib": vm_hwm_mib()}
+
+
+def spawn(role: str, group: str, idle: float, profile: bool = False) -> subprocess.Popen:
+    args = [sys.executable, __file__, "--role", role, "--group", group, "--idle", str(idle)]
+    if profile:
+        args.append("--profile")
+    return subprocess.Popen(args, stdout=subprocess.PIPE, env=os.environ, text=True)
+
+
+def result(proc: subprocess.Popen, timeout: float = 900) -> dict:
+    out, _ = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed with exit {proc.returncode}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--role", choices=["forward", "passthrough"])
+    ap.add_argument("--group")
+    ap.add_argument("--idle", type=float, default=3.0)
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--rate", type=float, default=5000.0)
+    ap.add_argument("--latency-seconds", type=float, default=15.0)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    if args.role == "forward":
+        print(json.dumps(role_forward(args.group, args.idle, args.profile)))
+        return
+    if args.role == "passthrough":
+        print(json.dumps(role_passthrough(args.group, args.idle)))
+        return
+    with bench_servers():
+        drive(args)
+
+
+def drive(args) -> None:
+    import gc
+
+    from confluent_kafka.admin import NewTopic
+
+    import schemas
+    from consumers.release import SecretStore
+    from liaison import kafka, topics
+    from liaison.readback import end_offsets, seed_group
+    from producers.publisher import Publisher
+    from producers.simulate import Simulator
+
+    internal = [schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]
+    for code in ("RUS", "USA"):
+        SecretStore().ensure(code)
+    admin = kafka.admin()
+    if PASSTHROUGH_TOPIC not in admin.list_topics(timeout=10).topics:
+        admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, 12, 1)])[PASSTHROUGH_TOPIC].result()
+
+    # 1. a backlog of the same records for both sides
+    start = end_offsets(internal)
+    tag = uuid.uuid4().hex[:6]
+    g_fwd, g_pass = f"liaison-forwarder-bench-{tag}", f"bench-pass-{tag}"
+    seed_group(g_fwd, start)
+    seed_group(g_pass, start)
+    print(f"# publishing {args.records} simulated records (backlog)")
+    sim = Simulator({"naval", "air", "intel"}, seed=21)
+    with Publisher() as pub:
+        for _, m in sim.events(2000.0, args.records / 2000.0):
+            pub.publish(m)
+    gc.collect()
+
+    print("# forwarder (exactly-once, 2 partners) on the backlog")
+    fwd = result(spawn("forward", g_fwd, args.idle, args.profile))
+    print("# raw transactional pass-through on the same backlog")
+    raw = result(spawn("passthrough", g_pass, args.idle))
+
+    # 2. latency at a paced rate
+    print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through a running forwarder")
+    g_lat = f"liaison-forwarder-bench-lat-{tag}"
+    seed_group(g_lat, end_offsets(internal))
+    partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(topics.PARTNER_PREFIX)]
+    out_start = end_offsets(partner_topics)
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def receive():
+        from confluent_kafka import TopicPartition
+
+        c = kafka.consumer(f"bench-recv-{tag}", {"isolation.level": "read_committed", "fetch.wait.max.ms": 10})
+        c.assign([TopicPartition(t, p, o) for (t, p), o in out_start.items()])
+        while not stop.is_set():
+            for m in c.consume(1000, 0.05):
+                if m.error() is None:
+                    now = time.time()
+                    for k, v in m.headers() or []:
+                        if k == "message_id":
+                            seen.setdefault(v.decode(), now)
+        c.close()
+
+    fproc = spawn("forward", g_lat, 5.0)
+    time.sleep(4.0)  # let it join the group and initialise its transactions
+    recv = threading.Thread(target=receive, daemon=True)
+    recv.start()
+    sim = Simulator({"naval", "air", "intel"}, seed=22)
+    pub = Publisher()
+    t0 = time.monotonic()
+    for offset, m in sim.events(args.rate, args.latency_seconds):
+        delay = t0 + offset - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        pub.publish(m)
+        sent[str(m.label.message_id)] = time.time()
+        if len(sent) % 500 == 0:
+            pub._producer.poll(0)
+    pub.flush()
+    achieved = len(sent) / (time.monotonic() - t0)
+    time.sleep(3.0)
+    stop.set()
+    recv.join()
+    lat_proc = result(fproc)
+    lats = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
+    p50 = statistics.median(lats) if lats else float("nan")
+    p99 = lats[int(len(lats) * 0.99) - 1] if lats else float("nan")
+
+    f_rate = fwd["records"] / fwd["seconds"]
+    r_rate = raw["records"] / raw["seconds"]
+    print()
+    print(f"backlog records                         : {fwd['records']} (forwarder), {raw['records']} (pass-through)")
+    print(f"forwarder, exactly-once, 2 partners     : {f_rate:10.0f} records/s   (target >= 40000)")
+    print(f"raw transactional pass-through          : {r_rate:10.0f} records/s")
+    print(f"ratio forwarder / pass-through          : {f_rate / r_rate:10.2f}   (target >= 0.50)")
+    print(f"latency at {achieved:.0f} records/s, p50 / p99   : {p50:7.1f} ms / {p99:7.1f} ms   (target p99 <= 250 ms;"
+          f" {len(lats)} of {len(sent)} released records timed)")
+    print(f"forwarder peak RSS                      : {max(fwd['rss_mib'], lat_proc['rss_mib']):10.0f} MiB "
+          f"(pass-through {raw['rss_mib']:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
