@@ -257,3 +257,54 @@ def test_invalid_policy_refuses_to_start_naming_file_and_field(bus, tmp_path):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2
     assert "RUS.yaml" in err and "weapons_ok" in err
+
+
+def test_sighup_reloads_policies_and_refuses_an_invalid_one(bus, tmp_path):
+    pol = tmp_path / "policies"
+    shutil.copytree(POLICIES, pol)
+    group, instance = fresh_group()
+    p = start_forwarder(group, instance, policies=pol)
+    try:
+        def send_tracks(n):
+            start = end_offsets(ALL)
+            ms = [m for _, m in Simulator({"air"}, seed=rng_seed(), start=__import__("datetime").datetime.now(
+                __import__("datetime").timezone.utc)).events(50.0, n / 50.0)]
+            publish(ms)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                msgs = read_between(start, end_offsets(ALL))
+                if len([a for a in audits(msgs)]) >= 2 * len(ms):
+                    return msgs
+                time.sleep(0.5)
+            raise AssertionError("forwarder did not process the records")
+
+        before = {header(m, "liaison.policy.version") for m in by_partner(send_tracks(40))["RUS"]}
+        assert len(before) == 1
+        # an invalid policy is refused; the old one stays in force
+        text = (pol / "RUS.yaml").read_text()
+        (pol / "RUS.yaml").write_text(text.replace("classification_ceiling: CONFIDENTIAL",
+                                                   "classification_ceiling: CONFIDENTIAL\nbogus_key: 1"))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1.5)  # reloads happen at a batch boundary
+        still = {header(m, "liaison.policy.version") for m in by_partner(send_tracks(40))["RUS"]}
+        assert still == before and p.poll() is None
+        # a valid change is taken: a new version hash on released records
+        (pol / "RUS.yaml").write_text(text.replace("classification_ceiling: CONFIDENTIAL",
+                                                   "classification_ceiling: RESTRICTED"))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        after = {header(m, "liaison.policy.version") for m in by_partner(send_tracks(40))["RUS"]}
+        assert after and after.isdisjoint(before)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0
+    assert "policy reload refused" in err and "bogus_key" in err
+    assert "policies reloaded" in err
+
+
+_SEEDS = iter(range(1000, 2000))
+
+
+def rng_seed() -> int:
+    return next(_SEEDS)
