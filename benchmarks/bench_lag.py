@@ -10,7 +10,8 @@ lag > 0), produces records so that every group-partition lags, then times whole 
 Five groups per topic is the hard case: one reader can hold one position per partition, so the first-record
 reads run in five rounds. Two figures: "cold" clears the record cache before every cycle (every committed
 offset moved since the last poll), "warm" keeps it (offsets unchanged: stalled or idle consumers).
-Topics and groups are deleted at the end unless --keep. The figure is printed whether or not the target
+Topics and groups are deleted at the end unless --keep. On secured servers the monitor runs as LIAISON_PRINCIPAL
+(default admin), since the lag-monitor principal's ACLs cover only the project's liaison* groups and topics. The figure is printed whether or not the target
 is met; the exit status is 0 unless the servers cannot be reached.
 """
 
@@ -127,7 +128,8 @@ def main() -> None:
     print(f"kafka {bootstrap}: {len(groups)} groups x {args.partitions} partitions = {n_gp} group-partitions "
           f"on {len(topics)} topics x {args.partitions} partitions, all lagging (setup {time.perf_counter() - t:.1f}s)")
     try:
-        with Collector(exclude_prefixes=("liaison-readback-",)) as collector:
+        # as LIAISON_PRINCIPAL (default admin): the lag-monitor principal may only see liaison* groups and topics
+        with Collector(exclude_prefixes=("liaison-readback-",), principal=get_settings().principal) as collector:
             collector.poll()  # connect, metadata, reader consumers: not part of a steady-state cycle
             snap = collector.poll()
             total = sum(len(g.partitions) for g in snap.groups.values())
@@ -137,11 +139,13 @@ def main() -> None:
                 times, stages = timed_cycles(collector, args.cycles, cold, set(groups))
                 results[mode] = times
                 med, p95 = statistics.median(times), pct(times, 0.95)
-                detail = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items() if k != "first_record_reads")
+                detail = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items()
+                                   if not k.startswith("first_record_"))
                 print(f"{mode:5} ({'record cache cleared every cycle' if cold else 'record cache kept'}): "
                       f"median {med * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms over {len(times)} cycles; "
                       f"ratio to the {TARGET_S:g} s target: {med / TARGET_S:.2f} (median), {p95 / TARGET_S:.2f} (p95)"
-                      f"\n      stages (median): {detail}; first-record reads {stages.get('first_record_reads', 0):.0f}")
+                      f"\n      stages (median): {detail}; first-record lookups {stages['first_record_lookups']:.0f}, "
+                      f"reads from Kafka {stages['first_record_reads']:.0f}")
             verdict = "met" if pct(results["cold"], 0.95) <= TARGET_S else "NOT met"
             print(f"target (one cycle over {n_gp} group-partitions <= {TARGET_S:g} s, cold p95): {verdict}")
     finally:

@@ -142,9 +142,12 @@ def render_line(msg, type_name: str, value: dict) -> str:
 
 
 def render_json(msg, type_name: str, value: dict | None, error: str | None = None) -> str:
+    headers = dict(msg.headers() or [])
+    mid = headers.get("message_id")
     out = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
            "timestamp": dt.datetime.fromtimestamp(msg.timestamp()[1] / 1000, dt.timezone.utc).isoformat(),
-           "type": type_name, "key": (msg.key() or b"").decode(errors="replace") or None}
+           "type": type_name, "key": (msg.key() or b"").decode(errors="replace") or None,
+           "message_id": mid.decode(errors="replace") if mid else None}
     if error is not None:
         out["error"] = error
     else:
@@ -206,7 +209,8 @@ class Feed:
         self._auth_error: KafkaError | None = None
         self.conf = {**conf, **kafka.CONSUMER_DEFAULTS, "group.id": self.group, "isolation.level": "read_committed",
                      "auto.offset.reset": "latest", "enable.auto.commit": False, "enable.partition.eof": False,
-                     "error_cb": self._on_error}
+                     # the feed reports errors itself (error_cb), one line each, not librdkafka's log lines
+                     "error_cb": self._on_error, "log_level": 0}
         self.from_beginning = from_beginning
         self.since = since
         self.as_json = as_json
@@ -214,18 +218,38 @@ class Feed:
         self.count = 0
         self._stop = False
         self._positioned: set[tuple[str, int]] = set()
+        self._warned: set[int] = set()
+        self._running = False
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._auth_error = err
+        elif self._running and err.code() not in self._warned:
+            self._warned.add(err.code())
+            print(f"warning: {err.str()}", file=sys.stderr)
 
     def _check_auth(self) -> None:
         if self._auth_error is not None:
             raise FeedError(f"authentication failed for {self.principal}: {self._auth_error.str()}",
                             EXIT_AUTHENTICATION)
 
+    def connect(self, consumer: Consumer, timeout: float = 15.0) -> None:
+        """Log in (a refused login is reported within a second or two, not after the full timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                consumer.list_topics(timeout=1)
+                return
+            except KafkaException as e:
+                consumer.poll(0)  # serves error_cb: an authentication failure arrives there
+                self._check_auth()
+                if time.monotonic() >= deadline:
+                    raise FeedError(f"cannot reach Kafka at {self.conf['bootstrap.servers']} as {self.principal}: "
+                                    f"{e.args[0].str()}") from None
+
     def preflight(self, consumer: Consumer) -> None:
         """Describe each topic as the officer: one clear line for the first one it may not read."""
+        self.connect(consumer)
         for t in self.topics:
             try:
                 md = consumer.list_topics(t, timeout=15)
@@ -270,6 +294,7 @@ class Feed:
         try:
             self.preflight(consumer)
             consumer.subscribe(self.topics, on_assign=self._on_assign)
+            self._running = True
             last = time.monotonic()
             while not self._stop:
                 msg = consumer.poll(0.5)

@@ -9,19 +9,25 @@ from consumers.cli import forward
 from consumers.release.cli import app as policy_app
 from liaison.demo import demo
 from liaison.governance import app as schemas_app
+from liaison.lag.cli import app as lag_app
 from producers.cli import publish, simulate
 from liaison.topics import app as topics_app
+from liaison.acl import app as acl_app
+from consumers.subscribe import subscribe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Liaison bus: need-to-know forwarding of Avro liaison messages on Kafka.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
+app.add_typer(acl_app, name="acl")
+app.command("subscribe")(subscribe)
 app.add_typer(schemas_app, name="schemas")
 app.command("publish")(publish)
 app.command("simulate")(simulate)
 app.command("forward")(forward)
 app.command("demo")(demo)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
+app.add_typer(lag_app, name="lag")
 
 
 def main() -> None:

@@ -1,6 +1,12 @@
 """Kafka client construction, config as plain dicts in librdkafka's vocabulary.
 
 Every client of the project is made here, so connection and security settings live in one place.
+
+Principals: each client authenticates as one principal (a SASL/SCRAM user of the broker) when the servers are
+secured. Callers name it (`principal="forwarder"`); otherwise LIAISON_PRINCIPAL, default `admin` (tooling).
+The services use theirs: the forwarder `forwarder`, each component's publisher `producer-<component>`
+(:func:`producer_principal`), the lag monitor `lag-monitor`, a liaison officer `partner-<code>`
+(:func:`partner_principal`). Against PLAINTEXT servers the principal is ignored.
 """
 
 from __future__ import annotations
@@ -54,20 +60,61 @@ class _QuietRdkafkaLogger(logging.Logger):
 _RDKAFKA_LOGGER = _QuietRdkafkaLogger()
 
 
-def client_config(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> dict[str, Any]:
+#: Principals of the services (SCRAM users created by `liaison infra up`, ACLs in deploy/acls.yaml).
+ADMIN = "admin"
+FORWARDER = "forwarder"
+LAG_MONITOR = "lag-monitor"
+COMPONENTS = ("naval", "air", "intel")
+
+
+def producer_principal(component: str) -> str:
+    """The principal a component's producer publishes as: producer-naval, producer-air, producer-intel."""
+    return f"producer-{component}"
+
+
+def partner_principal(partner: str) -> str:
+    """The principal of a partner's liaison officers: partner-rus, partner-usa."""
+    return f"partner-{partner.lower()}"
+
+
+def effective_principal(principal: str | None = None, settings: Settings | None = None) -> str | None:
+    """The principal a client would authenticate as, or None when the connection is not authenticated."""
     settings = settings or get_settings()
-    return {"bootstrap.servers": settings.kafka_bootstrap(), "logger": _RDKAFKA_LOGGER, **(overrides or {})}
+    sec = settings.security()
+    if sec is None or "SASL" not in sec.protocol:
+        return None
+    return sec.username if (sec.username and sec.password) else (principal or settings.principal)
 
 
-def admin(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> AdminClient:
-    return AdminClient(client_config(overrides, settings))
+def security_config(principal: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """security.protocol, sasl.* and ssl.ca.location for `principal` (empty against PLAINTEXT servers)."""
+    settings = settings or get_settings()
+    sec = settings.security()
+    return sec.client_config(principal or settings.principal) if sec else {}
 
 
-def producer(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> Producer:
+def client_config(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+                  principal: str | None = None) -> dict[str, Any]:
+    """bootstrap.servers, the security settings for `principal` (default LIAISON_PRINCIPAL, `admin`), the quiet
+    logger, then `overrides`."""
+    settings = settings or get_settings()
+    return {"bootstrap.servers": settings.kafka_bootstrap(), "logger": _RDKAFKA_LOGGER,
+            **security_config(principal, settings), **(overrides or {})}
+
+
+def admin(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+          principal: str | None = None) -> AdminClient:
+    return AdminClient(client_config(overrides, settings, principal))
+
+
+def producer(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+             principal: str | None = None) -> Producer:
     """Idempotent, acks=all, lz4, batched; `overrides` wins."""
-    return Producer(client_config({**PRODUCER_DEFAULTS, **(overrides or {})}, settings))
+    return Producer(client_config({**PRODUCER_DEFAULTS, **(overrides or {})}, settings, principal))
 
 
-def consumer(group_id: str, overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> Consumer:
+def consumer(group_id: str, overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+             principal: str | None = None) -> Consumer:
     """Manual commits, read_committed, earliest; `overrides` wins."""
-    return Consumer(client_config({**CONSUMER_DEFAULTS, "group.id": group_id, **(overrides or {})}, settings))
+    return Consumer(client_config({**CONSUMER_DEFAULTS, "group.id": group_id, **(overrides or {})}, settings,
+                                  principal))

@@ -6,6 +6,10 @@
 
 Idempotent producer with acks=all (liaison.kafka); delivery failures are collected from the delivery
 callbacks and surfaced by `flush()`, never swallowed.
+
+Each component publishes as its own principal (producer-naval, producer-air, producer-intel: the component is
+the one of the record's internal topic), one producer per principal, created on first use; `principal=` makes
+every record go through one principal instead. Against PLAINTEXT servers one producer serves every component.
 """
 
 from __future__ import annotations
@@ -43,9 +47,22 @@ class PublishError(RuntimeError):
         super().__init__(f"{len(failures)} record(s) not delivered: {head}{more}")
 
 
+def component_of(topic: str, type_name: str | None = None) -> str | None:
+    """naval / air / intel from liaison.internal.<component>.<type> (or from the type's own topic)."""
+    if not topic.startswith(schemas.TOPIC_PREFIX + ".") and type_name in schemas.MESSAGE_TYPES:
+        topic = schemas.topic_for(type_name)
+    parts = topic.split(".")
+    return parts[2] if topic.startswith(schemas.TOPIC_PREFIX + ".") and len(parts) > 3 else None
+
+
 class Publisher:
-    def __init__(self, settings: Settings | None = None, producer_conf: dict | None = None, client=None):
-        self._producer = kafka.producer(producer_conf, settings)
+    def __init__(self, settings: Settings | None = None, producer_conf: dict | None = None, client=None,
+                 principal: str | None = None):
+        self._settings = settings
+        self._producer_conf = producer_conf
+        self._principal = principal
+        self._producers: dict[str | None, object] = {}  # effective principal -> Producer
+        self._by_topic: dict[str, object] = {}  # topic -> Producer
         self._client = client or serde.registry_client(settings)
         self._encoders: dict[str, serde.RecordEncoder] = {}
         self._failures: list[DeliveryFailure] = []
@@ -72,8 +89,20 @@ class Publisher:
         self.produce_raw(schemas.topic_for(name), schemas.key_of(name, model), enc.encode(to_avro(model)), headers,
                          name, mid)
 
+    def _producer_for(self, topic: str, type_name: str | None = None):
+        """The producer of the component principal that owns `topic` (created on first use)."""
+        component = component_of(topic, type_name)
+        principal = self._principal or (kafka.producer_principal(component) if component else None)
+        who = kafka.effective_principal(principal, self._settings)
+        p = self._producers.get(who)
+        if p is None:
+            p = self._producers[who] = kafka.producer(self._producer_conf, self._settings, principal=principal)
+        self._by_topic[topic] = p
+        return p
+
     def produce_raw(self, topic: str, key: str, value: bytes, headers, type_name: str, message_id: str) -> None:
         failures, delivered = self._failures, self.delivered
+        producer = self._by_topic.get(topic) or self._producer_for(topic, type_name)
 
         def on_delivery(err, msg):
             if err is not None:
@@ -83,10 +112,10 @@ class Publisher:
 
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery)
+                producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery)
                 break
             except BufferError:
-                self._producer.poll(0.1)  # local queue full: serve callbacks, then retry
+                producer.poll(0.1)  # local queue full: serve callbacks, then retry
             except KafkaException as e:
                 err: KafkaError = e.args[0]
                 raise PublishError([DeliveryFailure(topic, key, message_id, err.str())]) from e
@@ -94,10 +123,10 @@ class Publisher:
         self._since_poll += 1
         if self._since_poll >= 256:  # serve delivery callbacks regularly, not per record
             self._since_poll = 0
-            self._producer.poll(0)
+            producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> None:
-        remaining = self._producer.flush(timeout)
+        remaining = sum(p.flush(timeout) for p in self._producers.values())
         if remaining:
             self._failures.append(DeliveryFailure("*", "*", "*", f"{remaining} record(s) still queued after "
                                                                   f"{timeout:.0f}s flush"))
@@ -115,4 +144,5 @@ class Publisher:
         if exc_type is None:
             self.flush()
         else:
-            self._producer.flush(10)
+            for p in self._producers.values():
+                p.flush(10)

@@ -6,6 +6,11 @@
    ports (29092.., registry 28081) so they never collide with `make demo`, and stopped at the end.
 
 The run prints which backend it used.
+
+The local servers are secured (TLS, SASL SCRAM-SHA-512, default-deny ACLs from deploy/acls.yaml): the session
+exports their LIAISON_SECURITY_PROTOCOL / LIAISON_SSL_CA_LOCATION / LIAISON_CREDENTIALS_DIR, so every client -
+in-process or a `liaison` subprocess - authenticates. Tests act as `admin` (LIAISON_PRINCIPAL's default) for
+setup and read-back; the services run as their own principals (forwarder, producer-<component>, partner-<code>).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class Backend:
     registry_url: str
     detail: str = ""
     stop: object = None
+    #: LIAISON_* variables that point clients at these servers (security included); default: the two addresses
+    env: dict | None = None
 
 
 _BACKEND: Backend | None = None
@@ -76,8 +83,10 @@ def _local_backend() -> Backend:
     data = servers.up(s, "single", "mem", log=lambda *_: None)
     # Servers another session started (a concurrent run, or `make up`-style reuse) are left running.
     stop = None if reuse else (lambda: servers.down(s, log=lambda *_: None))
+    secured = " (SASL_SSL, ACLs)" if data.get("security") else " (PLAINTEXT)"
     return Backend("local", data["bootstrap_servers"], data["schema_registry_url"],
-                   f"project servers in {TEST_STATE}" + (" (reused)" if reuse else ""), stop)
+                   f"project servers in {TEST_STATE}{secured}" + (" (reused)" if reuse else ""), stop,
+                   servers.client_env(data))
 
 
 def get_backend() -> Backend:
@@ -92,6 +101,7 @@ def get_backend() -> Backend:
             _BACKEND = _local_backend()
         os.environ["LIAISON_BOOTSTRAP_SERVERS"] = _BACKEND.bootstrap
         os.environ["LIAISON_SCHEMA_REGISTRY_URL"] = _BACKEND.registry_url
+        os.environ.update(_BACKEND.env or {})
         settings_mod.get_settings.cache_clear()
     return _BACKEND
 

@@ -32,6 +32,12 @@ def up(shape: str = typer.Option(None, help="single (one combined node) or clust
         _fail(e)
     typer.echo(f"bootstrap.servers={data['bootstrap_servers']}")
     typer.echo(f"schema.registry.url={data['schema_registry_url']}")
+    sec = data.get("security")
+    if sec:
+        typer.echo(f"security.protocol={sec['protocol']}")
+        typer.echo(f"sasl.mechanism={sec['mechanism']}")
+        typer.echo(f"ssl.ca.location={sec['ssl_ca_location']}")
+        typer.echo(f"credentials={sec['credentials_dir']}/<user>.json")
 
 
 @app.command()

@@ -46,7 +46,7 @@ def run_forwarder(group: str, instance: str, idle: float = 4.0, timeout: float =
 
 def fresh_group() -> tuple[str, str]:
     """A new forwarder group that starts at the current end of the internal topics."""
-    group = f"test-fwd-{uuid.uuid4().hex[:8]}"
+    group = f"liaison-forwarder-test-{uuid.uuid4().hex[:8]}"  # the forwarder principal's groups: liaison-forwarder*
     seed_group(group, end_offsets(INTERNAL))
     return group, group
 

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from liaison import REPO_ROOT, kafka
 from liaison.infra import servers
@@ -32,7 +32,8 @@ def test_cluster_shape_starts_three_nodes_rf3_roundtrip_and_down_leaves_nothing(
     try:
         data = servers.up(s, "cluster", "mem", log=lambda *_: None)
         assert len([p for p in data["processes"] if p["kind"] == "kafka"]) == 3
-        conf = Settings(bootstrap_servers=data["bootstrap_servers"], schema_registry_url=data["schema_registry_url"])
+        assert data["security"]["protocol"] == "SASL_SSL"  # the cluster shape is secured like the single one
+        conf = servers.client_settings(data)
         admin = kafka.admin(settings=conf)
         assert len(admin.list_topics(timeout=10).brokers) == 3
         topic = f"test.cluster.{uuid.uuid4().hex[:6]}"
@@ -47,6 +48,15 @@ def test_cluster_shape_starts_three_nodes_rf3_roundtrip_and_down_leaves_nothing(
         msg = c.poll(30)
         c.close()
         assert msg is not None and msg.value() == b"survives a broker"
+        # the same security as the single shape: no credentials, no entry; a principal without ACLs, no write
+        with pytest.raises(Exception):
+            AdminClient({"bootstrap.servers": data["bootstrap_servers"], "log_level": 0}).list_topics(timeout=5)
+        denied = []
+        w = kafka.producer({"enable.idempotence": False, "message.timeout.ms": 10000}, settings=conf,
+                           principal="partner-rus")
+        w.produce(topic, b"x", on_delivery=lambda err, m: denied.append(err and err.code()))
+        w.flush(20)
+        assert denied == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
         assert servers.registry_healthy(data["schema_registry_url"])
     finally:
         servers.down(s, log=lambda *_: None)

@@ -1,0 +1,1 @@
+"""Consumer lag monitor: collect (Kafka I/O), evaluate (pure status rules), serve (Prometheus + JSON), cli."""

@@ -1,0 +1,317 @@
+"""Partner isolation on the real, secured broker: the ACL matrix, refused logins, the officer feed, `acl apply`.
+
+The expected matrix below is written out by hand from the brief (not derived from deploy/acls.yaml), so a
+wrong ACL file fails here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from liaison import REPO_ROOT, kafka
+from liaison.acl import Acl, broker_acls, load_acls, to_binding
+from liaison.readback import committed_offsets, end_offsets, seed_group
+from consumers.subscribe import partner_topics
+from liaison.settings import get_settings
+
+LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
+
+TOPICS = {
+    "rus": "liaison.partner.rus.air.track",
+    "usa": "liaison.partner.usa.air.track",
+    "naval": "liaison.internal.naval.track",
+    "air": "liaison.internal.air.track",
+    "intel": "liaison.internal.intel.logistics",
+    "audit": "liaison.audit.decisions",
+    "deadletter": "liaison.deadletter",
+}
+ALL = set(TOPICS)
+INTERNAL = {"naval", "air", "intel"}
+
+#: principal -> (topics it may read, topics it may write); everything else must be refused.
+EXPECTED = {
+    "admin": (ALL, ALL),
+    "partner-rus": ({"rus"}, set()),
+    "partner-usa": ({"usa"}, set()),
+    "forwarder": (INTERNAL, {"rus", "usa", "audit", "deadletter"}),
+    "producer-naval": (set(), {"naval"}),
+    "producer-air": (set(), {"air"}),
+    "producer-intel": (set(), {"intel"}),
+    "lag-monitor": (INTERNAL, set()),
+    "registry": (set(), set()),
+}
+
+
+@pytest.fixture(scope="module")
+def secured(bus):
+    sec = get_settings().security()
+    if sec is None:
+        pytest.skip("the integration servers are not secured (PLAINTEXT backend)")
+    return sec
+
+
+def _write_results(principal: str) -> dict[str, int | None]:
+    """Produce one record to every topic (acks=all, not idempotent so each refusal is per topic)."""
+    p = kafka.producer({"enable.idempotence": False, "acks": "all", "linger.ms": 0, "message.timeout.ms": 15000,
+                        "retries": 0}, principal=principal)
+    out: dict[str, int | None] = {}
+    for name, topic in TOPICS.items():
+        p.produce(topic, b"acl-matrix probe (not Avro)", key=b"acl-matrix", headers=[("origin", b"acl-matrix")],
+                  on_delivery=lambda err, msg, _n=name: out.__setitem__(_n, err.code() if err else None))
+    assert p.flush(30) == 0
+    return out
+
+
+def _read_results(principal: str) -> dict[str, int | None]:
+    """Describe each topic, then fetch at its end: None (readable) or the refusal's error code."""
+    c = kafka.consumer(f"liaison-readback-acl-{uuid.uuid4().hex[:6]}",
+                       {"enable.partition.eof": True, "log_level": 0}, principal=principal)
+    out: dict[str, int | None] = {}
+    assign = []
+    try:
+        for name, topic in TOPICS.items():
+            err = c.list_topics(topic, timeout=15).topics[topic].error
+            if err is not None:
+                out[name] = err.code()  # not even DESCRIBE
+            else:
+                assign.append(TopicPartition(topic, 0, OFFSET_END))
+        by_topic = {v: k for k, v in TOPICS.items()}
+        c.assign(assign)
+        deadline = time.monotonic() + 30
+        while len(out) < len(TOPICS) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.topic() is None:
+                continue  # e.g. GROUP_AUTHORIZATION_FAILED for the probe's (unused) group: not a topic verdict
+            name = by_topic.get(m.topic())
+            if name is None or name in out:
+                continue
+            if m.error() is None or m.error().code() == KafkaError._PARTITION_EOF:
+                out[name] = None
+            elif m.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                out[name] = m.error().code()
+    finally:
+        c.close()
+    return out
+
+
+@pytest.mark.parametrize("principal", list(EXPECTED))
+def test_acl_matrix(secured, principal):
+    may_read, may_write = EXPECTED[principal]
+    writes = _write_results(principal)
+    reads = _read_results(principal)
+    want_w = {n: (None if n in may_write else KafkaError.TOPIC_AUTHORIZATION_FAILED) for n in TOPICS}
+    want_r = {n: (None if n in may_read else KafkaError.TOPIC_AUTHORIZATION_FAILED) for n in TOPICS}
+    assert writes == want_w, f"{principal} write"
+    assert reads == want_r, f"{principal} read"
+
+
+def _login(conf: dict) -> tuple[str, set[str]]:
+    errors: set[str] = set()
+    conf = {"socket.timeout.ms": 3000, "log_level": 0, "error_cb": lambda e: errors.add(e.name()), **conf}
+    a = AdminClient(conf)
+    try:
+        a.list_topics(timeout=4)
+        return "ok", errors
+    except KafkaException as e:
+        a.poll(0.5)
+        return e.args[0].name(), errors
+
+
+def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(secured):
+    s = get_settings()
+    bs = s.kafka_bootstrap()
+    tls = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512", "ssl.ca.location": secured.ca_location}
+    user, password = secured.credentials("partner-rus")
+    assert _login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password})[0] == "ok"
+    # no credentials at all: PLAINTEXT, or TLS without SASL
+    assert _login({"bootstrap.servers": bs})[0] != "ok"
+    assert _login({"bootstrap.servers": bs, "security.protocol": "SSL", "ssl.ca.location": secured.ca_location})[0] != "ok"
+    # a wrong password, an unknown user: the broker refuses the SCRAM login
+    result, errors = _login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password + "x"})
+    assert result != "ok" and "_AUTHENTICATION" in errors
+    result, errors = _login({"bootstrap.servers": bs, **tls, "sasl.username": "nobody", "sasl.password": "x"})
+    assert result != "ok" and "_AUTHENTICATION" in errors
+    # a broker certificate not signed by a CA the client trusts: refused before any password is sent
+    assert _login({"bootstrap.servers": bs, **{**tls, "ssl.ca.location": "probe"}, "sasl.username": user,
+                   "sasl.password": password})[0] != "ok"
+
+
+def test_the_controller_listener_is_no_back_door(secured, backend):
+    if backend.kind != "local":
+        pytest.skip("the project's own servers")
+    data = json.loads((Path(secured.credentials_dir).parent.parent / "infra.json").read_text())
+    controller = [p["ports"]["controller"] for p in data["processes"] if p["kind"] == "kafka"][0]
+    bs = f"127.0.0.1:{controller}"
+    admin_user, admin_pw = secured.credentials("admin")
+    tls = {"security.protocol": "SASL_SSL", "ssl.ca.location": secured.ca_location}
+    assert _login({"bootstrap.servers": bs})[0] != "ok"  # no PLAINTEXT
+    for mech in ("SCRAM-SHA-512", "PLAIN"):  # the super user's own password does not open it either
+        assert _login({"bootstrap.servers": bs, **tls, "sasl.mechanisms": mech, "sasl.username": admin_user,
+                       "sasl.password": admin_pw})[0] != "ok"
+
+
+def test_secrets_are_private_and_never_on_a_command_line(secured, backend):
+    if backend.kind != "local":
+        pytest.skip("the project's own servers")
+    creds = Path(secured.credentials_dir)
+    shape_dir = creds.parent
+    files = list(creds.glob("*.json")) + [shape_dir / "tls" / n for n in ("broker.p12", "broker.p12.password")]
+    files += list(shape_dir.glob("kafka-*/server.properties"))
+    assert len(files) > 10
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o700
+    passwords = [json.loads(f.read_text())["password"] for f in creds.glob("*.json")]
+    data = json.loads((shape_dir.parent / "infra.json").read_text())
+    for p in data["processes"]:
+        cmdline = Path(f"/proc/{p['pid']}/cmdline").read_bytes().decode(errors="replace")
+        assert not any(pw in cmdline for pw in passwords), p["name"]
+    res = subprocess.run(["git", "check-ignore", "-q", str(creds / "admin.json")], cwd=REPO_ROOT)
+    assert res.returncode == 0, "credentials must be git-ignored"
+
+
+# ----------------------------------------------------------------------------------------- the officer feed
+
+
+def _subscribe(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([LIAISON, "subscribe", *args], capture_output=True, text=True, timeout=timeout,
+                          env=os.environ)
+
+
+def test_the_rus_officer_cannot_read_usa_feed_one_clear_line(secured):
+    res = _subscribe("--partner", "USA", "--as", "RUS", "--idle-exit", "5")
+    assert res.returncode == 3
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "not authorized" in lines[0] and "partner-rus" in lines[0] and "liaison.partner.usa." in lines[0]
+    assert res.stdout == ""
+    # one named topic, and USA's feed with RUS's credentials file: the same refusal
+    res = _subscribe("--partner", "RUS", "--topics", TOPICS["usa"], "--idle-exit", "5")
+    assert res.returncode == 3 and f"may not read topic {TOPICS['usa']}" in res.stderr
+    res = _subscribe("--partner", "USA", "--credentials", str(secured.credentials_file("partner-rus")),
+                     "--idle-exit", "5")
+    assert res.returncode == 3 and "partner-rus" in res.stderr and "liaison.partner.usa." in res.stderr
+    # and internal topics are out of reach of any officer
+    res = _subscribe("--partner", "RUS", "--topics", TOPICS["naval"], "--idle-exit", "5")
+    assert res.returncode == 3 and TOPICS["naval"] in res.stderr
+
+
+def test_a_wrong_password_is_a_failed_login(secured, tmp_path):
+    data = json.loads(secured.credentials_file("partner-rus").read_text())
+    data["password"] += "-wrong"
+    bad = tmp_path / "rus.json"
+    bad.write_text(json.dumps(data))
+    res = _subscribe("--partner", "RUS", "--credentials", str(bad), "--idle-exit", "3", timeout=60)
+    assert res.returncode == 4
+    assert "authentication failed for partner-rus" in res.stderr
+
+
+def test_the_rus_officer_reads_the_rus_feed_as_forwarded(secured, bus):
+    from producers.publisher import Publisher
+    from producers.simulate import Simulator
+
+    import schemas
+
+    group = f"liaison-forwarder-test-{uuid.uuid4().hex[:8]}"  # inside the forwarder principal's group prefix
+    seed_group(group, end_offsets([schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]))
+    sim = Simulator({"air", "naval"}, seed=77, start=dt.datetime.now(dt.timezone.utc))
+    with Publisher() as pub:
+        for _, m in sim.events(100.0, 2.0):
+            pub.publish(m)
+    fwd = subprocess.run([LIAISON, "forward", "--group", group, "--instance", group, "--max-idle", "4"],
+                         capture_output=True, text=True, timeout=300, env=os.environ)
+    assert fwd.returncode == 0, fwd.stderr[-2000:]
+
+    officer_group = f"liaison.partner.rus.officer.test-{uuid.uuid4().hex[:6]}"
+    res = _subscribe("--partner", "RUS", "--since", "5m", "--json", "--idle-exit", "6", "--group", officer_group)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(ln) for ln in res.stdout.splitlines()]
+    decoded = [r for r in rows if "value" in r]
+    assert decoded and all(r["topic"].startswith("liaison.partner.rus.") for r in rows)
+    tracks = [r for r in decoded if r["type"] == "AirTrack"]
+    assert tracks and all(r["value"]["callsign"] for r in tracks)
+    assert f"offsets committed for group {officer_group}" in res.stderr
+    # the officer's group committed its position (read as admin)
+    committed = committed_offsets(officer_group, sorted({r["topic"] for r in rows}))
+    assert sum(committed.values()) > 0
+    # the human-readable feed: one line per record, time, type and the type's key fields
+    res = _subscribe("--partner", "RUS", "--since", "5m", "--max-records", "10", "--idle-exit", "6",
+                     "--topics", "liaison.partner.rus.air.track", "--group", officer_group + "-h")
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if "undecodable" not in ln]  # the matrix's probe records
+    assert lines and all(" AirTrack " in ln and "callsign=" in ln and "alt=" in ln and "pos=" in ln
+                         for ln in lines), res.stdout
+    # Ctrl-C: a clean stop that commits what was read
+    live_group = officer_group + "-live"
+    p = subprocess.Popen([LIAISON, "subscribe", "--partner", "RUS", "--since", "5m", "--group", live_group],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    first = p.stdout.readline()
+    assert first.strip(), p.stderr.read() if p.poll() is not None else "no output"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err and f"offsets committed for group {live_group}" in err
+    assert sum(committed_offsets(live_group, partner_topics("RUS")).values()) > 0
+
+
+# ----------------------------------------------------------------------------------------- acl apply
+
+
+def _acl_apply(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([LIAISON, "acl", "apply", *args], capture_output=True, text=True, timeout=120,
+                          env=os.environ)
+
+
+def test_acl_apply_is_idempotent_reports_drift_and_prunes_only_when_asked(secured):
+    admin = kafka.admin()
+    declared = load_acls()
+    # a declared ACL lost on the broker is created again; a second run has nothing to do
+    lost = Acl("producer-intel", "topic", "liaison.internal.intel.", "prefixed", "WRITE")
+    assert lost in declared
+    from confluent_kafka.admin import AclBindingFilter
+
+    b = to_binding(lost)
+    for fut in admin.delete_acls([AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
+                                                   b.operation, b.permission_type)]).values():
+        fut.result()
+    res = _acl_apply()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"created {lost}" in res.stdout
+    res = _acl_apply()
+    assert res.returncode == 0 and res.stdout.startswith("nothing to do"), res.stdout
+
+    # an ACL the file does not declare: printed as drift, kept; --prune removes it
+    extra = Acl(f"drift-{uuid.uuid4().hex[:6]}", "topic", "liaison.internal.", "prefixed", "READ")
+    for fut in admin.create_acls([to_binding(extra)]).values():
+        fut.result()
+    res = _acl_apply()
+    assert res.returncode == 3
+    assert f"drift: {extra}" in res.stdout
+    assert extra in broker_acls(admin)
+    res = _acl_apply("--prune")
+    assert res.returncode == 0 and f"pruned {extra}" in res.stdout
+    assert extra not in broker_acls(admin)
+    res = _acl_apply()
+    assert res.returncode == 0 and "nothing to do" in res.stdout
+    assert broker_acls(admin) == declared
+
+
+def test_acl_apply_with_an_invalid_file_is_one_line(secured, tmp_path):
+    f = tmp_path / "acls.yaml"
+    f.write_text("principals:\n  x:\n    - {topic: t, operations: [FLY]}\n")
+    res = _acl_apply("--file", str(f))
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "FLY" in lines[0] and str(f) in lines[0]

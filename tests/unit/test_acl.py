@@ -1,0 +1,117 @@
+"""deploy/acls.yaml: what each principal may do (partner isolation above all), file errors, the apply plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from liaison import REPO_ROOT
+from liaison.acl import Acl, AclError, from_binding, load_acls, plan, principals, to_binding
+
+ACLS = REPO_ROOT / "deploy" / "acls.yaml"
+
+
+@pytest.fixture(scope="module")
+def declared() -> set[Acl]:
+    return load_acls(ACLS)
+
+
+def of(acls, principal):
+    return {a for a in acls if a.principal == principal}
+
+
+def test_every_principal_of_the_brief_is_declared_and_no_super_user(declared):
+    assert principals(declared) == ["forwarder", "lag-monitor", "partner-rus", "partner-usa", "producer-air",
+                                    "producer-intel", "producer-naval", "registry"]
+    assert all(a.permission == "ALLOW" and a.host == "*" for a in declared)
+
+
+@pytest.mark.parametrize("code,other", [("rus", "usa"), ("usa", "rus")])
+def test_a_partner_reads_its_own_prefix_and_nothing_else(declared, code, other):
+    mine = of(declared, f"partner-{code}")
+    assert mine == {
+        Acl(f"partner-{code}", "topic", f"liaison.partner.{code}.", "prefixed", "READ"),
+        Acl(f"partner-{code}", "topic", f"liaison.partner.{code}.", "prefixed", "DESCRIBE"),
+        Acl(f"partner-{code}", "group", f"liaison.partner.{code}.", "prefixed", "READ"),
+    }
+    # the trailing dot matters: liaison.partner.rus. never matches liaison.partner.rusX...
+    assert all(a.name.endswith(".") for a in mine)
+    assert not any(other in a.name or "internal" in a.name for a in mine)
+
+
+def test_only_a_components_producer_and_nobody_else_writes_its_internal_topics(declared):
+    writers = {(a.principal, a.name) for a in declared if a.operation == "WRITE" and a.name.startswith("liaison.internal")}
+    assert writers == {("producer-naval", "liaison.internal.naval."), ("producer-air", "liaison.internal.air."),
+                       ("producer-intel", "liaison.internal.intel.")}
+    assert all(a.pattern == "prefixed" for a in declared if a.name.startswith("liaison.internal."))
+
+
+def test_only_the_forwarder_writes_partner_audit_and_dead_letter_topics(declared):
+    writers = {(a.principal, a.name, a.pattern) for a in declared if a.operation == "WRITE"
+               and not a.name.startswith("liaison.internal") and a.resource == "topic"
+               and a.name.startswith("liaison")}
+    assert writers == {("forwarder", "liaison.partner.", "prefixed"),
+                       ("forwarder", "liaison.audit.decisions", "literal"),
+                       ("forwarder", "liaison.deadletter", "literal")}
+    fwd = of(declared, "forwarder")
+    assert Acl("forwarder", "transactional_id", "liaison-forwarder-", "prefixed", "WRITE") in fwd
+    assert Acl("forwarder", "group", "liaison-forwarder", "prefixed", "READ") in fwd
+    assert {a.name for a in fwd if a.operation == "READ" and a.resource == "topic"} == {"liaison.internal."}
+
+
+def test_who_reads_internal_topics(declared):
+    readers = {a.principal for a in declared if a.operation in ("READ", "ALL") and a.resource == "topic"
+               and "liaison.internal.".startswith(a.name)}
+    assert readers == {"forwarder", "lag-monitor"}
+    lag = of(declared, "lag-monitor")
+    assert {a.operation for a in lag} == {"READ", "DESCRIBE"}
+    assert not any(a.operation == "READ" and a.name.startswith("liaison.partner") for a in lag)
+
+
+def test_registry_gets_its_three_topics_and_apicurio_groups_only(declared):
+    reg = of(declared, "registry")
+    assert {a.name for a in reg if a.resource == "topic"} == {"kafkasql-journal", "kafkasql-snapshots",
+                                                                "registry-events"}
+    assert {(a.name, a.pattern) for a in reg if a.resource == "group"} == {("apicurio-", "prefixed")}
+
+
+def test_per_partner_block_expands_for_the_partners_given(tmp_path):
+    f = tmp_path / "acls.yaml"
+    f.write_text("per_partner:\n  principal: partner-{partner}\n  allow:\n"
+                 "    - {topic: 'liaison.partner.{partner}.', pattern: prefixed, operations: [READ]}\n")
+    got = load_acls(f, partners=["RUS", "USA", "GBR"])
+    assert {a.principal for a in got} == {"partner-rus", "partner-usa", "partner-gbr"}
+    assert Acl("partner-gbr", "topic", "liaison.partner.gbr.", "prefixed", "READ") in got
+
+
+@pytest.mark.parametrize("body,message", [
+    ("principals:\n  x:\n    - {topic: t, operations: [READ_ALL]}\n", "unknown operation"),
+    ("principals:\n  x:\n    - {topic: t, group: g, operations: [READ]}\n", "exactly one resource"),
+    ("principals:\n  x:\n    - {operations: [READ]}\n", "exactly one resource"),
+    ("principals:\n  x:\n    - {topic: t, pattern: match, operations: [READ]}\n", "pattern"),
+    ("principals:\n  admin:\n    - {topic: t, operations: [READ]}\n", "super user"),
+    ("principals:\n  x:\n    - {topic: 'a.{code}.', operations: [READ]}\n", "placeholder"),
+    ("principals:\n  x:\n    - {cluster: other, operations: [IDEMPOTENT_WRITE]}\n", "kafka-cluster"),
+    ("principal:\n  x: []\n", "principal"),
+])
+def test_an_invalid_file_names_the_file_and_the_entry(tmp_path, body, message):
+    f = tmp_path / "acls.yaml"
+    f.write_text(body)
+    with pytest.raises(AclError, match=message) as e:
+        load_acls(f, partners=[])
+    assert str(f) in str(e.value)
+
+
+def test_plan_creates_the_missing_and_reports_drift_then_nothing_to_do(declared):
+    extra = Acl("someone", "topic", "liaison.internal.", "prefixed", "READ")
+    missing = sorted(declared)[0]
+    p = plan(declared, (declared - {missing}) | {extra})
+    assert p.create == [missing] and p.drift == [extra] and p.present == len(declared) - 1
+    again = plan(declared, declared)
+    assert again.create == [] and again.drift == [] and again.present == len(declared)
+
+
+def test_bindings_round_trip(declared):
+    for a in declared:
+        assert from_binding(to_binding(a)) == a
+    cluster = Acl("x", "cluster", "kafka-cluster", "literal", "IDEMPOTENT_WRITE")
+    assert from_binding(to_binding(cluster)) == cluster
