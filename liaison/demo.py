@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,24 +37,31 @@ def _step(text: str) -> None:
 
 
 def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
-         duration: float = typer.Option(8.0, help="seconds of simulation"),
+         duration: float = typer.Option(15.0, help="seconds of simulation (Ctrl-C stops earlier)"),
          seed: int = typer.Option(7, help="simulator seed"),
+         feed_lines: int = typer.Option(5, help="lines of each partner's feed to show"),
          keep_running: bool = typer.Option(False, help="leave the servers running at the end")) -> None:
-    """Run the liaison bus end to end on local servers and print what happened."""
+    """Run the liaison bus end to end on local secured servers and print what happened."""
     settings = get_settings()
     external = bool(settings.bootstrap_servers)
     started_here = False
     fwd = None
+    stop_sim = threading.Event()
     try:
         if not external:
-            _step("starting Kafka (KRaft) and the schema registry on 127.0.0.1")
+            _step("starting Kafka (KRaft; TLS + SASL/SCRAM, ACL authorizer) and the schema registry on 127.0.0.1")
             already = servers.read_state(Path(settings.state_dir).resolve())
             data = servers.up(settings, "single", "kafkasql", log=lambda m: console.print(f"    {m}", highlight=False))
             started_here = not already
             console.print(f"    kafka {data['bootstrap_servers']}  registry {data['schema_registry_url']}")
-        _step("applying deploy/topics.yaml")
+        _step("applying deploy/topics.yaml and deploy/acls.yaml")
         created, drift, notes = topics.apply_topics(topics.load_topics())
-        console.print(f"    {len(created)} created, {len(drift)} drift" + (f" ({notes[0]})" if notes else ""))
+        console.print(f"    topics: {len(created)} created, {len(drift)} drift" + (f" ({notes[0]})" if notes else ""))
+        from liaison import acl
+
+        acl_plan, _ = acl.apply_acls(acl.load_acls())
+        console.print(f"    ACLs: {len(acl_plan.create)} created, {acl_plan.present} present, "
+                      f"{len(acl_plan.drift)} drift", highlight=False)
         _step("registering schemas (BACKWARD_TRANSITIVE)")
         ids = governance.register_all()
         console.print(f"    {len(ids)} subjects, ids {sorted(set(ids.values()))}")
@@ -62,38 +70,79 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(topics.PARTNER_PREFIX)]
         watched = internal + partner_topics + ["liaison.audit.decisions", "liaison.deadletter"]
         start = end_offsets(watched)
+        demo_started = time.time()
 
-        _step("starting the forwarder (liaison forward --instance demo)")
+        _step("starting the forwarder as principal 'forwarder' (liaison forward --instance demo)")
         log_path = Path(settings.state_dir) / "single" / "logs" / "forwarder-demo.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         fwd = subprocess.Popen([sys.executable, "-m", "liaison", "forward", "--instance", "demo"],
-                               stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                               env={**os.environ, "LIAISON_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
-                                    "LIAISON_SCHEMA_REGISTRY_URL": settings.registry_url()})
+                               stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         console.print(f"    pid {fwd.pid}, log {log_path}")
 
-        _step(f"simulating naval, air and intel components: {rate:.0f} events/s for {duration:.0f}s (seed {seed})")
+        _step(f"simulating naval, air and intel components (principals producer-naval/-air/-intel): "
+              f"{rate:.0f} events/s for {duration:.0f}s, seed {seed}")
         from producers.cli import run_simulation
 
-        delivered, elapsed = run_simulation({"naval", "air", "intel"}, rate, duration, seed)
-        console.print(f"    {sum(delivered.values())} delivered in {elapsed:.1f}s")
+        sim_result: dict = {}
 
-        _step("waiting for the forwarder to catch up")
-        targets = end_offsets(internal)
-        deadline = time.monotonic() + 90
-        while committed_offsets("liaison-forwarder", internal) != targets:
-            if fwd.poll() is not None:
-                raise RuntimeError(f"the forwarder exited with {fwd.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the forwarder did not catch up within 90s; see {log_path}")
-            time.sleep(0.5)
+        def simulate():
+            try:
+                sim_result["delivered"], sim_result["elapsed"] = run_simulation(
+                    {"naval", "air", "intel"}, rate, duration, seed, stop=stop_sim)
+            except Exception as e:  # noqa: BLE001 - reported below
+                sim_result["error"] = e
+
+        sim = threading.Thread(target=simulate, daemon=True)
+        sim.start()
+        from liaison.lag.collect import Collector
+        from liaison.lag.monitor import Monitor
+
+        with Collector(groups=["liaison-forwarder"]) as collector:
+            monitor = Monitor(collector, interval=3.0)
+            while sim.is_alive():
+                sim.join(3.0)
+                _lag_table(monitor.poll_once(), live=True)
+            if "error" in sim_result:
+                raise sim_result["error"]
+            delivered = sim_result["delivered"]
+            console.print(f"    {sum(delivered.values())} delivered in {sim_result['elapsed']:.1f}s")
+
+            _step("waiting for the forwarder to catch up")
+            targets = end_offsets(internal)
+            deadline = time.monotonic() + 90
+            while committed_offsets("liaison-forwarder", internal) != targets:
+                if fwd.poll() is not None:
+                    raise RuntimeError(f"the forwarder exited with {fwd.returncode}; see {log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the forwarder did not catch up within 90s; see {log_path}")
+                time.sleep(0.5)
+            _lag_table(monitor.poll_once(), live=False)
         end = end_offsets(watched)
-        msgs = read_between(start, end)
-        _report(msgs, delivered)
+        _report(read_between(start, end), delivered)
+
+        for partner in ("RUS", "USA"):
+            _step(f"liaison subscribe --partner {partner}: the first {feed_lines} lines of the {partner} officer's feed")
+            since = f"{int(time.time() - demo_started) + 5}s"
+            res = subprocess.run([sys.executable, "-m", "liaison", "subscribe", "--partner", partner, "--since", since,
+                                  "--max-records", str(feed_lines), "--idle-exit", "5"],
+                                 capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+            for line in res.stdout.splitlines()[:feed_lines + 2]:
+                console.print(f"    {line}", highlight=False, soft_wrap=True)
+            if res.returncode != 0:
+                console.print(f"    [red]subscribe exited {res.returncode}:[/red] {res.stderr.strip()[-300:]}")
+        _step("the RUS officer tries USA's feed (must be refused by the broker)")
+        res = subprocess.run([sys.executable, "-m", "liaison", "subscribe", "--partner", "USA", "--as", "RUS",
+                              "--max-records", "1", "--idle-exit", "5"], capture_output=True, text=True, timeout=120,
+                             cwd=REPO_ROOT)
+        console.print(f"    exit {res.returncode}: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ''}",
+                      highlight=False)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: stopping cleanly[/yellow]")
     except InfraError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
     finally:
+        stop_sim.set()
         if fwd is not None and fwd.poll() is None:
             _step("stopping the forwarder (SIGTERM: finishes its transaction)")
             fwd.send_signal(signal.SIGTERM)
@@ -106,6 +155,32 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
             _step("stopping the servers the demo started")
             servers.down(settings, log=lambda m: console.print(f"    {m}", highlight=False))
     _step("done")
+
+
+def _lag_table(report, live: bool) -> None:
+    """One compact table per reading: the forwarder group's lag per internal topic, and its status."""
+    g = report.group("liaison-forwarder")
+    if g is None:
+        console.print("    lag: the forwarder group has not committed yet")
+        return
+    per_topic: dict[str, list] = {}
+    for p in g.partitions:
+        per_topic.setdefault(p.topic, []).append(p)
+    t = Table(title=f"{'live ' if live else ''}lag of liaison-forwarder: {g.status} ({g.reason}); "
+                    f"{g.members} member(s)", title_justify="left")
+    for col in ("topic", "partitions", "committed", "end", "lag (records)", "lag (s)", "status"):
+        t.add_column(col, justify="left" if col in ("topic", "status") else "right")
+    for topic, ps in sorted(per_topic.items()):
+        lag_s = [p.lag_seconds for p in ps if p.lag_seconds is not None]
+        worst = max((p.status for p in ps), key=_severity)
+        t.add_row(topic, str(len(ps)), str(sum(p.committed or 0 for p in ps)), str(sum(p.end_offset or 0 for p in ps)),
+                  str(sum(p.lag_records or 0 for p in ps)), f"{max(lag_s):.1f}" if lag_s else "-", worst)
+    console.print(t)
+
+
+def _severity(status: str) -> int:
+    return ["OK", "WARNING", "STALLED", "STOPPED", "ERROR"].index(status) if status in (
+        "OK", "WARNING", "STALLED", "STOPPED", "ERROR") else 0
 
 
 def _report(msgs: list, delivered: Counter) -> None:

@@ -53,7 +53,7 @@ COMPONENTS = {"naval": {"naval"}, "air": {"air"}, "intel": {"intel"}, "all": {"n
 
 
 def run_simulation(components: set[str], rate: float, duration: float, seed: int, sentinels: bool = False,
-                   paced: bool = True, publisher: Publisher | None = None) -> tuple[Counter, float]:
+                   paced: bool = True, publisher: Publisher | None = None, stop=None) -> tuple[Counter, float]:
     """Publish simulated events at `rate`/s for `duration` s; returns (delivered per type, elapsed s)."""
     from producers.simulate import Simulator
 
@@ -61,6 +61,8 @@ def run_simulation(components: set[str], rate: float, duration: float, seed: int
     pub = publisher or Publisher()
     t0 = time.monotonic()
     for offset, model in sim.events(rate, duration):
+        if stop is not None and stop.is_set():
+            break
         if paced:
             delay = t0 + offset - time.monotonic()
             if delay > 0:
