@@ -29,7 +29,7 @@ from liaison.infra.errors import InfraError
 from liaison.readback import committed_offsets, end_offsets, read_between
 from liaison.settings import get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _step(text: str) -> None:
@@ -37,7 +37,7 @@ def _step(text: str) -> None:
 
 
 def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
-         duration: float = typer.Option(15.0, help="seconds of simulation (Ctrl-C stops earlier)"),
+         duration: float = typer.Option(25.0, help="seconds of simulation (Ctrl-C stops earlier)"),
          seed: int = typer.Option(7, help="simulator seed"),
          feed_lines: int = typer.Option(5, help="lines of each partner's feed to show"),
          keep_running: bool = typer.Option(False, help="leave the servers running at the end")) -> None:
@@ -98,9 +98,9 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         from liaison.lag.monitor import Monitor
 
         with Collector(groups=["liaison-forwarder"]) as collector:
-            monitor = Monitor(collector, interval=3.0)
+            monitor = Monitor(collector, interval=5.0)
             while sim.is_alive():
-                sim.join(3.0)
+                sim.join(5.0)
                 _lag_table(monitor.poll_once(), live=True)
             if "error" in sim_result:
                 raise sim_result["error"]
@@ -160,20 +160,20 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
 def _lag_table(report, live: bool) -> None:
     """One compact table per reading: the forwarder group's lag per internal topic, and its status."""
     g = report.group("liaison-forwarder")
-    if g is None:
-        console.print("    lag: the forwarder group has not committed yet")
+    if g is None or (g.error and not g.partitions):
+        console.print("    lag: the forwarder's consumer group is not formed yet")
         return
     per_topic: dict[str, list] = {}
     for p in g.partitions:
         per_topic.setdefault(p.topic, []).append(p)
     t = Table(title=f"{'live ' if live else ''}lag of liaison-forwarder: {g.status} ({g.reason}); "
                     f"{g.members} member(s)", title_justify="left")
-    for col in ("topic", "partitions", "committed", "end", "lag (records)", "lag (s)", "status"):
-        t.add_column(col, justify="left" if col in ("topic", "status") else "right")
+    for col in ("internal topic", "partitions", "committed", "end", "lag (records)", "lag (s)", "status"):
+        t.add_column(col, justify="left" if col in ("internal topic", "status") else "right")
     for topic, ps in sorted(per_topic.items()):
         lag_s = [p.lag_seconds for p in ps if p.lag_seconds is not None]
         worst = max((p.status for p in ps), key=_severity)
-        t.add_row(topic, str(len(ps)), str(sum(p.committed or 0 for p in ps)), str(sum(p.end_offset or 0 for p in ps)),
+        t.add_row(topic.removeprefix("liaison.internal."), str(len(ps)), str(sum(p.committed or 0 for p in ps)), str(sum(p.end_offset or 0 for p in ps)),
                   str(sum(p.lag_records or 0 for p in ps)), f"{max(lag_s):.1f}" if lag_s else "-", worst)
     console.print(t)
 
