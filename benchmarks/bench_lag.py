@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_lag.py [--cycles 15] [--topics 10] [--partitions 20] [--groups-per-topic 5]
 
-Runs against LIAISON_BOOTSTRAP_SERVERS, or the servers `liaison infra up` started (start them first if
-neither is there: `.venv/bin/liaison infra up`). It creates topics `bench.lag.<i>` (10 x 20 partitions) and
+Runs against LIAISON_BOOTSTRAP_SERVERS + LIAISON_SCHEMA_REGISTRY_URL, or a private set of servers it starts
+in .state/bench (benchmarks/_servers.py) and stops afterwards. It creates topics `bench.lag.<i>` (10 x 20 partitions) and
 groups `bench-lag-<i>-<k>` (5 per topic, each committed at a different offset of every partition, all with
 lag > 0), produces records so that every group-partition lags, then times whole poll cycles of the monitor
 (list groups, describe, committed offsets, LSO + high watermark, first record at every committed offset).
@@ -87,7 +87,19 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+def wait_visible(collector: Collector, groups: set[str], timeout: float = 60.0) -> None:
+    """Group listings lag behind offset commits on a fresh broker: wait (untimed) until every group shows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snap = collector.poll()
+        if not snap.error and groups <= set(snap.groups):
+            return
+        time.sleep(1.0)
+    raise SystemExit(f"not every benchmark group became visible within {timeout:.0f}s")
+
+
 def timed_cycles(collector: Collector, cycles: int, cold: bool, groups: set[str]) -> tuple[list[float], dict]:
+    wait_visible(collector, groups)
     times, stages = [], {}
     for _ in range(cycles):
         if cold:
@@ -154,4 +166,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _servers import bench_servers
+
+    with bench_servers():  # the environment's servers, or a private set in .state/bench
+        main()

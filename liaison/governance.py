@@ -67,24 +67,11 @@ def _resolve_named(t, names: dict):
     return t
 
 
-def _collect_names(t, names: dict, ns: str = "") -> None:
-    if isinstance(t, list):
-        for b in t:
-            _collect_names(b, names, ns)
-    elif isinstance(t, dict):
-        kind = t.get("type")
-        if kind in ("record", "enum", "fixed"):
-            n = t["name"]
-            space = t.get("namespace", ns)
-            full = n if "." in n else (f"{space}.{n}" if space else n)
-            names[full] = t
-            names[n] = t
-            for f in t.get("fields", []):
-                _collect_names(f["type"], names, space)
-        elif kind == "array":
-            _collect_names(t["items"], names, ns)
-        elif kind == "map":
-            _collect_names(t["values"], names, ns)
+def _collect_names(t, names: dict) -> None:
+    """Named types of `t` by full name and by short name (references may use either)."""
+    for full, definition in schemas.named_types(t).items():
+        names[full] = definition
+        names[full.rsplit(".", 1)[-1]] = definition
 
 
 def _kind(t) -> str:

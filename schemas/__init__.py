@@ -33,6 +33,7 @@ __all__ = [
     "type_for_topic",
     "key_field",
     "key_of",
+    "named_types",
 ]
 
 #: Folder holding the ``*.avsc`` files.
@@ -160,3 +161,24 @@ def key_of(name: str, value: Any) -> str:
     if not current:
         raise ValueError(f"{name}: key field {path!r} is empty")
     return current
+
+
+def named_types(avro_type: Any, ns: str = "", registry: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every named type (record, enum, fixed) defined inside ``avro_type``, by full name."""
+    registry = {} if registry is None else registry
+    if isinstance(avro_type, list):
+        for b in avro_type:
+            named_types(b, ns, registry)
+    elif isinstance(avro_type, dict):
+        kind = avro_type.get("type")
+        if kind in ("record", "enum", "fixed"):
+            ns = avro_type.get("namespace", ns)
+            name = avro_type["name"]
+            registry.setdefault(name if "." in name else f"{ns}.{name}" if ns else name, avro_type)
+            for f in avro_type.get("fields", []):
+                named_types(f["type"], ns, registry)
+        elif kind == "array":
+            named_types(avro_type["items"], ns, registry)
+        elif kind == "map":
+            named_types(avro_type["values"], ns, registry)
+    return registry

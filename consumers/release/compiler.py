@@ -919,7 +919,7 @@ _KEEP_ATTRS = ("type", "logicalType", "precision", "scale", "size")
 
 def _derive_schema(tree: SchemaNode, union: _UNode, namespace: str) -> dict[str, Any]:
     original = tree.avro_type
-    registry = _named_registry(original, original.get("namespace", ""))
+    registry = schemas.named_types(original, original.get("namespace", ""))
     emitted: dict[str, Any] = {}
 
     def named_def(kind_def: dict[str, Any]) -> Any:
@@ -983,23 +983,3 @@ def _derive_schema(tree: SchemaNode, union: _UNode, namespace: str) -> dict[str,
     fields = [field_def(union.children[f["name"]], f, original.get("namespace", ""))
               for f in original["fields"] if f["name"] in union.children]
     return {"type": "record", "name": original["name"], "namespace": namespace, "fields": fields}
-
-
-def _named_registry(avro_type: Any, ns: str, registry: dict[str, Any] | None = None) -> dict[str, Any]:
-    registry = {} if registry is None else registry
-    if isinstance(avro_type, list):
-        for b in avro_type:
-            _named_registry(b, ns, registry)
-    elif isinstance(avro_type, dict):
-        kind = avro_type.get("type")
-        if kind in ("record", "enum", "fixed"):
-            ns = avro_type.get("namespace", ns)
-            name = avro_type["name"]
-            registry.setdefault(name if "." in name else f"{ns}.{name}", avro_type)
-            for f in avro_type.get("fields", []):
-                _named_registry(f["type"], ns, registry)
-        elif kind == "array":
-            _named_registry(avro_type["items"], ns, registry)
-        elif kind == "map":
-            _named_registry(avro_type["values"], ns, registry)
-    return registry
