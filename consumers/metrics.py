@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, start_http_server
 
 
-def forwarder_counters(registry: CollectorRegistry | None = None):
+def forwarder_counters(registry: CollectorRegistry = REGISTRY):
     decisions = Counter("liaison_forwarder_decisions", "Release decisions, per partner, type and outcome",
                         ["partner", "type", "decision"], registry=registry)
     records = Counter("liaison_forwarder_records", "Input records forwarded (committed)", registry=registry)

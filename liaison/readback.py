@@ -22,10 +22,27 @@ def end_offsets(topics: list[str], isolation: str = "read_committed") -> Offsets
             if t not in md.topics:
                 continue
             for p in md.topics[t].partitions:
-                out[(t, p)] = c.get_watermark_offsets(TopicPartition(t, p), timeout=10, cached=False)[1]
+                out[(t, p)] = _watermark(c, TopicPartition(t, p))
         return out
     finally:
         c.close()
+
+
+_TRANSIENT = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART", "_TIMED_OUT")
+
+
+def _watermark(c, tp: TopicPartition, attempts: int = 50) -> int:
+    """The partition's end offset; retries while leadership is still settling (a new topic or broker)."""
+    from confluent_kafka import KafkaException
+
+    for i in range(attempts):
+        try:
+            return c.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+        except KafkaException as e:
+            if e.args[0].name() not in _TRANSIENT or i == attempts - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def read_between(start: Offsets, end: Offsets, timeout: float = 60.0, isolation: str = "read_committed") -> list:

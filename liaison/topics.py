@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,8 @@ def apply_topics(specs: list[TopicSpec], admin=None, timeout: float = 30.0) -> t
             except Exception as e:  # noqa: BLE001
                 if "TOPIC_ALREADY_EXISTS" not in str(e):
                     raise RuntimeError(f"creating topic {name} failed: {e}") from e
+    if created:
+        wait_for_leaders(admin, created, timeout)
     drift = []
     existing = [s for s in fitted if s.name in md.topics]
     if existing:
@@ -141,6 +144,25 @@ def apply_topics(specs: list[TopicSpec], admin=None, timeout: float = 30.0) -> t
                 if have != want:
                     drift.append(f"{s.name}: {key}={have} on the broker, {want} declared")
     return created, drift, notes
+
+
+def wait_for_leaders(admin, names: list[str], timeout: float = 30.0) -> None:
+    """A created topic is usable once every partition has a leader: wait for that (clients that query
+    offsets right after creation otherwise get NOT_LEADER_FOR_PARTITION)."""
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending:
+        md = admin.list_topics(timeout=timeout)
+        for name in list(pending):
+            t = md.topics.get(name)
+            if t is not None and t.error is None and t.partitions and all(
+                    p.leader >= 0 and p.error is None for p in t.partitions.values()):
+                pending.discard(name)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics without a leader after {timeout:.0f}s: {', '.join(sorted(pending))}")
+        time.sleep(0.2)
 
 
 app = typer.Typer(no_args_is_help=True, help="Topics declared in deploy/topics.yaml.")

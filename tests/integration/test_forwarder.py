@@ -308,3 +308,41 @@ _SEEDS = iter(range(1000, 2000))
 
 def rng_seed() -> int:
     return next(_SEEDS)
+
+
+def test_forwarder_exports_its_counters_as_prometheus_metrics(bus):
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    group, instance = fresh_group()
+    p = start_forwarder(group, instance, "--metrics-port", str(port))
+    try:
+        start = end_offsets(ALL)
+        ms = [m for _, m in Simulator({"air", "intel"}, seed=rng_seed(), start=__import__("datetime").datetime.now(
+            __import__("datetime").timezone.utc)).events(100.0, 1.0)]
+        publish(ms)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            records = audits(read_between(start, end_offsets(ALL)))
+            if len(records) >= 2 * len(ms):
+                break
+            time.sleep(0.5)
+        time.sleep(1.0)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=60)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert "liaison_forwarder_decisions" in families, text[-1500:]
+    got = Counter()
+    for sample in families["liaison_forwarder_decisions"].samples:
+        if sample.name.endswith("_total"):
+            got[(sample.labels["partner"], sample.labels["decision"])] += sample.value
+    want = Counter((a["partner"], a["decision"]) for a in records)
+    assert got == want
+    assert sum(s.value for s in families["liaison_forwarder_records"].samples if s.name.endswith("_total")) == len(ms)
