@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from confluent_kafka import KafkaError, KafkaException
+
 from consumers.release import PolicyError
 
 
@@ -32,5 +34,13 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
 
         serve_forwarder_metrics(fwd, metrics_port)
     fwd.install_signal_handlers()
-    totals = fwd.run(max_idle=max_idle, duration=duration)
+    try:
+        totals = fwd.run(max_idle=max_idle, duration=duration)
+    except KafkaException as e:
+        err = e.args[0]
+        what = "fenced by another instance with the same transactional.id" if err.code() in (
+            KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH) else "stopped"
+        typer.echo(f"error: forwarder {fwd.transactional_id} {what}: {err.name()}: {err.str()}; the open "
+                   f"transaction was not committed, so nothing is lost or duplicated on restart", err=True)
+        raise typer.Exit(1)
     typer.echo(f"forwarded {totals.records} record(s); dead-lettered {totals.dead_lettered}")

@@ -203,17 +203,17 @@ class Forwarder:
         try:
             if tps:
                 self.producer.send_offsets_to_transaction(tps, self.consumer.consumer_group_metadata(), 30)
-            while True:
+            for attempt in range(1, 6):
                 try:
                     self.producer.commit_transaction(60)
                     return True
                 except KafkaException as e:
-                    if e.args[0].retriable():
-                        continue
-                    raise
+                    if not e.args[0].retriable() or attempt == 5:
+                        raise
+                    log.warning("transaction commit retried", error=e.args[0].str(), attempt=attempt)
         except KafkaException as e:
             err = e.args[0]
-            if err.fatal() or not err.txn_requires_abort():
+            if err.fatal() or not (err.txn_requires_abort() or err.retriable()):
                 raise
             log.warning("transaction aborted, batch will be reprocessed", error=err.str(), records=stats.records)
             self.producer.abort_transaction(30)
