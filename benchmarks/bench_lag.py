@@ -166,7 +166,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))

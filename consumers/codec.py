@@ -1,4 +1,5 @@
-"""Decode internal records once, encode partner views and audit records: registry ids + fastavro.
+"""Decode internal records once (registry ids + fastavro) and encode audit records; partner views use
+liaison.serde.Encoder.
 
 Kafka-free except for the registry client handed in; the forwarder owns the I/O.
 """
@@ -12,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader
 
 import schemas
 from liaison import serde
@@ -124,30 +125,6 @@ def _short_validation(e: Exception) -> str:
         parts = [f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in errors()[:3]]
         return "invalid record: " + "; ".join(parts)
     return f"invalid record: {e}"[:300]
-
-
-class Encoder:
-    """dict -> framed Avro for one registered schema."""
-
-    __slots__ = ("schema_id", "_parsed", "_header")
-
-    def __init__(self, schema_id: int, schema: dict):
-        self.schema_id = schema_id
-        self._parsed = fastavro.parse_schema(schema)
-        self._header = serde.HEADER.pack(serde.MAGIC, schema_id)
-
-    def encode(self, record: dict) -> bytes:
-        buf = io.BytesIO()
-        buf.write(self._header)
-        schemaless_writer(buf, self._parsed, record)
-        return buf.getvalue()
-
-
-def register(client: SchemaRegistryClient, subject: str, schema: dict, level: str = "BACKWARD") -> Encoder:
-    """Register `schema` under `subject` (idempotent) with an explicit compatibility level."""
-    client.set_compatibility(subject, level)
-    sid = client.register_schema(subject, Schema(json.dumps(schema), "AVRO"), normalize_schemas=True)
-    return Encoder(sid, schema)
 
 
 def audit_schema() -> dict:

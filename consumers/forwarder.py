@@ -25,10 +25,10 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import schemas
-from consumers.codec import (AUDIT_TOPIC, DEADLETTER_TOPIC, AuditEncoder, DecodeError, Encoder, InputDecoder,
-                             audit_schema, register)
+from consumers.codec import AUDIT_TOPIC, DEADLETTER_TOPIC, AuditEncoder, DecodeError, InputDecoder, audit_schema
 from consumers.release import CompiledPolicy, SecretStore, decide, load_policies, released_key
 from liaison import kafka, serde
+from liaison.serde import Encoder, register_encoder
 from liaison.logs import get_logger
 from liaison.settings import Settings, get_settings
 from liaison.topics import partner_topic
@@ -36,6 +36,7 @@ from liaison.topics import partner_topic
 log = get_logger("liaison.forwarder")
 
 INTERNAL_TOPICS = tuple(schemas.topic_for(t) for t in schemas.MESSAGE_TYPES)
+_TYPE_HEADERS = {t: ("type", t.encode()) for t in schemas.MESSAGE_TYPES}
 
 
 def ensure_partner_keys(policies_dir: Path, secrets: SecretStore) -> None:
@@ -83,7 +84,7 @@ class Forwarder:
         ensure_partner_keys(self.policies_dir, self.secrets)
         # Fail before touching Kafka if a policy is invalid (PolicyError names file, line, field).
         self.partners = self._plans(load_policies(self.policies_dir, self.secrets))
-        registered = register(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
+        registered = register_encoder(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
         self.audit = AuditEncoder(registered.schema_id, audit_schema())
         self.totals = BatchStats()
         self._stop = False
@@ -111,7 +112,7 @@ class Forwarder:
             for type_name in policy.types:
                 topic = partner_topic(code, schemas.topic_for(type_name))
                 topics[type_name] = topic
-                encoders[type_name] = register(self.client, serde.value_subject(topic),
+                encoders[type_name] = register_encoder(self.client, serde.value_subject(topic),
                                                policy.derived_schema(type_name))
             plans[code] = PartnerPlan(policy, topics, encoders, ("liaison.policy.version", policy.version.encode()))
         return plans
@@ -141,6 +142,7 @@ class Forwarder:
         audit_encode = self.audit.encode
         tid = self.transactional_id
         counts = stats.counts
+        type_headers = _TYPE_HEADERS
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -165,7 +167,7 @@ class Forwarder:
                     out_topic = plan.topics[type_name]
                     key = released_key(type_name, d.released)
                     produce(out_topic, plan.encoders[type_name].encode(d.released), key.encode() if key else None,
-                            [plan.version_header, ("message_id", mid), ("type", type_name.encode()),
+                            [plan.version_header, ("message_id", mid), type_headers[type_name],
                              ("rule", d.rule.encode())])
                 counts[(code, type_name, d.decision)] += 1
                 produce(AUDIT_TOPIC, audit_encode(topic, part, off, message_id, type_name, code, d.decision, d.rule,

@@ -9,7 +9,6 @@ demo started them).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -186,7 +185,7 @@ def _severity(status: str) -> int:
 def _report(msgs: list, delivered: Counter) -> None:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from consumers.codec import InputDecoder, audit_schema
+    from consumers.codec import InputDecoder
     from liaison import serde
 
     client = serde.registry_client()

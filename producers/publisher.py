@@ -64,16 +64,16 @@ class Publisher:
         self._producers: dict[str | None, object] = {}  # effective principal -> Producer
         self._by_topic: dict[str, object] = {}  # topic -> Producer
         self._client = client or serde.registry_client(settings)
-        self._encoders: dict[str, serde.RecordEncoder] = {}
+        self._encoders: dict[str, serde.Encoder] = {}
         self._failures: list[DeliveryFailure] = []
         self.sent: Counter[str] = Counter()
         self._since_poll = 0
         self.delivered: Counter[str] = Counter()
 
-    def encoder(self, name: str) -> serde.RecordEncoder:
+    def encoder(self, name: str) -> serde.Encoder:
         enc = self._encoders.get(name)
         if enc is None:
-            enc = serde.RecordEncoder(serde.value_subject(schemas.topic_for(name)), schemas.schema_str(name),
+            enc = serde.lookup_encoder(serde.value_subject(schemas.topic_for(name)), schemas.schema_str(name),
                                       self._client)
             self._encoders[name] = enc
         return enc
