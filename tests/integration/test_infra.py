@@ -80,7 +80,7 @@ def test_up_with_port_taken_fails_with_one_clear_line(tmp_path):
 
 def test_status_and_idempotent_up(backend, tmp_path):
     if backend.kind != "local":
-        pytest.skip("lifecycle of the project's own servers")
+        pytest.skip(f"checks `liaison infra up/status` of the project's own servers; this run uses the {backend.kind} backend, whose servers the project does not manage")
     from tests.conftest import TEST_PORT_BASE, TEST_REGISTRY_PORT, TEST_STATE
 
     env = {**os.environ, "LIAISON_STATE_DIR": str(TEST_STATE), "LIAISON_PORT_BASE": str(TEST_PORT_BASE),

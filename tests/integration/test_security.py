@@ -58,7 +58,7 @@ EXPECTED = {
 def secured(bus):
     sec = get_settings().security()
     if sec is None:
-        pytest.skip("the integration servers are not secured (PLAINTEXT backend)")
+        pytest.skip("the servers in use (LIAISON_BOOTSTRAP_SERVERS or testcontainers) are PLAINTEXT: there is no authentication or ACL to test; the project's own servers are always secured")
     return sec
 
 
@@ -150,7 +150,7 @@ def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(secure
 
 def test_the_controller_listener_is_no_back_door(secured, backend):
     if backend.kind != "local":
-        pytest.skip("the project's own servers")
+        pytest.skip(f"inspects the listener layout and files of the project's own servers; the {backend.kind} backend's servers are not the project's")
     data = json.loads((Path(secured.credentials_dir).parent.parent / "infra.json").read_text())
     controller = [p["ports"]["controller"] for p in data["processes"] if p["kind"] == "kafka"][0]
     bs = f"127.0.0.1:{controller}"
@@ -164,7 +164,7 @@ def test_the_controller_listener_is_no_back_door(secured, backend):
 
 def test_secrets_are_private_and_never_on_a_command_line(secured, backend):
     if backend.kind != "local":
-        pytest.skip("the project's own servers")
+        pytest.skip(f"inspects the listener layout and files of the project's own servers; the {backend.kind} backend's servers are not the project's")
     creds = Path(secured.credentials_dir)
     shape_dir = creds.parent
     files = list(creds.glob("*.json")) + [shape_dir / "tls" / n for n in ("broker.p12", "broker.p12.password")]
