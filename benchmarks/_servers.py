@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from liaison import REPO_ROOT
-from liaison import settings as settings_mod
+from core import REPO_ROOT
+from core import settings as settings_mod
 
 
 @contextlib.contextmanager
@@ -15,7 +15,7 @@ def bench_servers():
     if os.environ.get("LIAISON_BOOTSTRAP_SERVERS") and os.environ.get("LIAISON_SCHEMA_REGISTRY_URL"):
         yield
         return
-    from liaison.infra import servers
+    from deploy.infra import servers
 
     s = settings_mod.Settings(state_dir=REPO_ROOT / ".state" / "bench", port_base=29192, registry_port=28281,
                               registry_storage="mem", bootstrap_servers="", schema_registry_url="")
@@ -24,7 +24,7 @@ def bench_servers():
     os.environ["LIAISON_SCHEMA_REGISTRY_URL"] = data["schema_registry_url"]
     settings_mod.get_settings.cache_clear()
     try:
-        from liaison import governance, topics
+        from deploy import governance, topics
 
         topics.apply_topics(topics.load_topics())
         governance.register_all()

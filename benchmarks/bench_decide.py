@@ -13,7 +13,7 @@ import copy
 import timeit
 from pathlib import Path
 
-from consumers.release import SecretStore, decide, load_policies
+from release import SecretStore, decide, load_policies
 from schemas.examples import example
 from schemas.models import to_avro
 

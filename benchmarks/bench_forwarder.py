@@ -41,7 +41,7 @@ def vm_hwm_mib() -> float:
 
 
 def role_forward(group: str, idle: float, profile: bool) -> dict:
-    from consumers.forwarder import Forwarder
+    from consumers.forwarder.service import Forwarder
 
     fwd = Forwarder(instance=group, group_id=group, batch_size=2000)
     prof = None
@@ -65,13 +65,15 @@ def role_passthrough(group: str, idle: float) -> dict:
     from confluent_kafka import TopicPartition
 
     import schemas
-    from liaison import kafka
+
+    from core.topics import topic_for
+    from core import kafka
 
     c = kafka.consumer(group, {"isolation.level": "read_committed"})
     p = kafka.producer({"transactional.id": f"bench-pass-{group}", "linger.ms": 5, "batch.size": 524288,
                         "queue.buffering.max.messages": 1000000})
     p.init_transactions(30)
-    c.subscribe([schemas.topic_for(t) for t in schemas.MESSAGE_TYPES])
+    c.subscribe([topic_for(t) for t in schemas.MESSAGE_TYPES])
     records, t0, last = 0, None, time.monotonic()
     while True:
         msgs = c.consume(2000, 0.2)
@@ -145,13 +147,15 @@ def drive(args) -> None:
     from confluent_kafka.admin import NewTopic
 
     import schemas
-    from consumers.release import SecretStore
-    from liaison import kafka, topics
-    from liaison.readback import end_offsets, seed_group
+    from release import SecretStore
+    from core import kafka
+    from deploy import topics
+    from core.topics import PARTNER_PREFIX
+    from core.readback import end_offsets, seed_group
     from producers.publisher import Publisher
     from producers.simulate import Simulator
 
-    internal = [schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]
+    internal = [topic_for(t) for t in schemas.MESSAGE_TYPES]
     for code in ("RUS", "USA"):
         SecretStore().ensure(code)
     admin = kafka.admin()
@@ -180,7 +184,7 @@ def drive(args) -> None:
     print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through a running forwarder")
     g_lat = f"liaison-forwarder-bench-lat-{tag}"
     seed_group(g_lat, end_offsets(internal))
-    partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(topics.PARTNER_PREFIX)]
+    partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
     out_start = end_offsets(partner_topics)
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}

@@ -25,9 +25,9 @@ import time
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 
-from liaison import kafka
-from liaison.lag.collect import Collector
-from liaison.settings import get_settings
+from core import kafka
+from operations.lag.collect import Collector
+from core.settings import get_settings
 
 TARGET_S = 1.0
 

@@ -33,7 +33,8 @@ def main() -> None:
 
 def run(n: int, profile: bool) -> None:
     import schemas
-    from liaison import kafka
+    from core.topics import topic_for
+    from core import kafka
     from producers.publisher import Publisher
     from producers.simulate import sample
     from schemas.models import model_name, to_avro
@@ -65,7 +66,7 @@ def run(n: int, profile: bool) -> None:
     for m in models:
         name = model_name(m)
         enc = pub.encoder(name)
-        encoded.append((schemas.topic_for(name), schemas.key_of(name, m).encode(), enc.encode(to_avro(m)),
+        encoded.append((topic_for(name), schemas.key_of(name, m).encode(), enc.encode(to_avro(m)),
                         [("message_id", str(m.label.message_id).encode()), ("type", name.encode()),
                          ("originator", m.label.originator.encode()), ("schema_id", str(enc.schema_id).encode())]))
     p = kafka.producer()

@@ -1,6 +1,2 @@
-"""Liaison bus: shared core (settings, logging, Kafka clients, serdes, CLI, infrastructure)."""
-
-from pathlib import Path
-
-#: Root of the source tree (where deploy/, schemas/ live).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The `liaison` command: the composition root (CLI and demo) that wires every service together.
+Nothing below it imports it."""

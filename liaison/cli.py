@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from liaison.infra.cli import app as infra_app
-from consumers.cli import forward
-from consumers.release.cli import app as policy_app
+from deploy.infra.cli import app as infra_app
+from consumers.forwarder.cli import forward
+from release.cli import app as policy_app
 from liaison.demo import demo
-from liaison.governance import app as schemas_app
-from liaison.lag.cli import app as lag_app
+from deploy.governance import app as schemas_app
+from operations.lag.cli import app as lag_app
 from producers.cli import publish, simulate
-from liaison.topics import app as topics_app
-from liaison.acl import app as acl_app
-from consumers.subscribe import subscribe
+from deploy.topics import app as topics_app
+from deploy.acl import app as acl_app
+from consumers.officers.feed import subscribe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Liaison bus: need-to-know forwarding of Avro liaison messages on Kafka.")
@@ -34,7 +34,7 @@ def main() -> None:
     """Run the CLI; an unreachable server is one clear line and exit 2, not a traceback."""
     import sys
 
-    from liaison.errors import describe_connection_error
+    from core.errors import describe_connection_error
 
     try:
         app()

@@ -22,11 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 import schemas
-from liaison import REPO_ROOT, governance, topics
-from liaison.infra import servers
-from liaison.infra.errors import InfraError
-from liaison.readback import committed_offsets, end_offsets, read_between
-from liaison.settings import get_settings
+
+from core import REPO_ROOT
+from core import topics as names
+from core.topics import topic_for
+from deploy import governance, topics
+from deploy.infra import servers
+from deploy.infra.errors import InfraError
+from core.readback import committed_offsets, end_offsets, read_between
+from core.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -56,7 +60,7 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         _step("applying deploy/topics.yaml and deploy/acls.yaml")
         created, drift, notes = topics.apply_topics(topics.load_topics())
         console.print(f"    topics: {len(created)} created, {len(drift)} drift" + (f" ({notes[0]})" if notes else ""))
-        from liaison import acl
+        from deploy import acl
 
         acl_plan, _ = acl.apply_acls(acl.load_acls())
         console.print(f"    ACLs: {len(acl_plan.create)} created, {acl_plan.present} present, "
@@ -65,9 +69,9 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         ids = governance.register_all()
         console.print(f"    {len(ids)} subjects, ids {sorted(set(ids.values()))}")
 
-        internal = [schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]
-        partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(topics.PARTNER_PREFIX)]
-        watched = internal + partner_topics + ["liaison.audit.decisions", "liaison.deadletter"]
+        internal = [topic_for(t) for t in schemas.MESSAGE_TYPES]
+        partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(names.PARTNER_PREFIX)]
+        watched = internal + partner_topics + [names.AUDIT_TOPIC, names.DEADLETTER_TOPIC]
         start = end_offsets(watched)
         demo_started = time.time()
 
@@ -93,8 +97,8 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
 
         sim = threading.Thread(target=simulate, daemon=True)
         sim.start()
-        from liaison.lag.collect import Collector
-        from liaison.lag.monitor import Monitor
+        from operations.lag.collect import Collector
+        from operations.lag.monitor import Monitor
 
         with Collector(groups=["liaison-forwarder"]) as collector:
             monitor = Monitor(collector, interval=5.0)
@@ -172,7 +176,7 @@ def _lag_table(report, live: bool) -> None:
     for topic, ps in sorted(per_topic.items()):
         lag_s = [p.lag_seconds for p in ps if p.lag_seconds is not None]
         worst = max((p.status for p in ps), key=_severity)
-        t.add_row(topic.removeprefix("liaison.internal."), str(len(ps)), str(sum(p.committed or 0 for p in ps)), str(sum(p.end_offset or 0 for p in ps)),
+        t.add_row(topic.removeprefix(names.INTERNAL_PREFIX), str(len(ps)), str(sum(p.committed or 0 for p in ps)), str(sum(p.end_offset or 0 for p in ps)),
                   str(sum(p.lag_records or 0 for p in ps)), f"{max(lag_s):.1f}" if lag_s else "-", worst)
     console.print(t)
 
@@ -185,8 +189,8 @@ def _severity(status: str) -> int:
 def _report(msgs: list, delivered: Counter) -> None:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from consumers.codec import InputDecoder
-    from liaison import serde
+    from consumers.forwarder.codec import InputDecoder
+    from core import serde
 
     client = serde.registry_client()
     decoder = InputDecoder(client, validate=False)
@@ -199,13 +203,13 @@ def _report(msgs: list, delivered: Counter) -> None:
     for col in ("type", "topic", "sent", "read back"):
         t.add_column(col, justify="right" if col in ("sent", "read back") else "left")
     for name in schemas.MESSAGE_TYPES:
-        topic = schemas.topic_for(name)
+        topic = topic_for(name)
         n = sum(1 for m in by_topic.get(topic, []) if decoder.decode(topic, m.value())[0] == name)
         t.add_row(name, topic, str(delivered[name]), str(n))
     console.print(t)
 
     audit = [deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
-             for m in by_topic.get("liaison.audit.decisions", [])]
+             for m in by_topic.get(names.AUDIT_TOPIC, [])]
     counts = Counter((a["partner"], a["decision"]) for a in audit)
     partners = sorted({a["partner"] for a in audit})
     t = Table(title="forwarder decisions (from liaison.audit.decisions)")
@@ -221,7 +225,7 @@ def _report(msgs: list, delivered: Counter) -> None:
         console.print(f"    {p} withheld by: {top}", highlight=False)
 
     for p in partners:
-        prefix = f"{topics.PARTNER_PREFIX}{p.lower()}."
+        prefix = f"{names.PARTNER_PREFIX}{p.lower()}."
         released = [m for topic, ms in sorted(by_topic.items()) if topic.startswith(prefix) for m in ms]
         console.print(f"[bold]{p}[/bold]: {len(released)} released records; three samples:")
         seen_types = []

@@ -11,6 +11,8 @@ from pathlib import Path
 import typer
 
 import schemas
+
+from core.topics import topic_for
 from producers.publisher import Publisher, PublishError
 from producers.validate import validate_lines
 
@@ -43,7 +45,7 @@ def publish(type_name: str = typer.Argument(..., help="message type, e.g. AirTra
     except PublishError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"published {pub.delivered[type_name]} {type_name} record(s) to {schemas.topic_for(type_name)}"
+    typer.echo(f"published {pub.delivered[type_name]} {type_name} record(s) to {topic_for(type_name)}"
                + (f"; rejected {len(report.errors)} line(s)" if report.errors else ""))
     if report.errors:
         raise typer.Exit(1)
@@ -90,5 +92,5 @@ def simulate(component: str = typer.Argument(..., help="naval, air, intel or all
     total = sum(delivered.values())
     for name in schemas.MESSAGE_TYPES:
         if delivered[name]:
-            typer.echo(f"{name:22} {delivered[name]:8d}  -> {schemas.topic_for(name)}")
+            typer.echo(f"{name:22} {delivered[name]:8d}  -> {topic_for(name)}")
     typer.echo(f"{'total':22} {total:8d}  in {elapsed:.1f}s ({total / max(elapsed, 1e-9):.0f}/s)")

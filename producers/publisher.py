@@ -4,7 +4,7 @@
         pub.publish(model)          # raises on a full-queue timeout or a broken producer
     # leaving the block flushes and raises PublishError if any record was not delivered
 
-Idempotent producer with acks=all (liaison.kafka); delivery failures are collected from the delivery
+Idempotent producer with acks=all (core.kafka); delivery failures are collected from the delivery
 callbacks and surfaced by `flush()`, never swallowed.
 
 Each component publishes as its own principal (producer-naval, producer-air, producer-intel: the component is
@@ -21,8 +21,10 @@ from confluent_kafka import KafkaError, KafkaException
 from pydantic import BaseModel
 
 import schemas
-from liaison import kafka, serde
-from liaison.settings import Settings
+
+from core.topics import TOPIC_PREFIX, topic_for
+from core import kafka, serde
+from core.settings import Settings
 from schemas.models import MODELS, model_name, to_avro
 
 _NAMES = {cls: name for name, cls in MODELS.items()}
@@ -49,10 +51,10 @@ class PublishError(RuntimeError):
 
 def component_of(topic: str, type_name: str | None = None) -> str | None:
     """naval / air / intel from liaison.internal.<component>.<type> (or from the type's own topic)."""
-    if not topic.startswith(schemas.TOPIC_PREFIX + ".") and type_name in schemas.MESSAGE_TYPES:
-        topic = schemas.topic_for(type_name)
+    if not topic.startswith(TOPIC_PREFIX + ".") and type_name in schemas.MESSAGE_TYPES:
+        topic = topic_for(type_name)
     parts = topic.split(".")
-    return parts[2] if topic.startswith(schemas.TOPIC_PREFIX + ".") and len(parts) > 3 else None
+    return parts[2] if topic.startswith(TOPIC_PREFIX + ".") and len(parts) > 3 else None
 
 
 class Publisher:
@@ -73,7 +75,7 @@ class Publisher:
     def encoder(self, name: str) -> serde.Encoder:
         enc = self._encoders.get(name)
         if enc is None:
-            enc = serde.lookup_encoder(serde.value_subject(schemas.topic_for(name)), schemas.schema_str(name),
+            enc = serde.lookup_encoder(serde.value_subject(topic_for(name)), schemas.schema_str(name),
                                       self._client)
             self._encoders[name] = enc
         return enc
@@ -86,7 +88,7 @@ class Publisher:
         mid = str(label.message_id)
         headers = [("message_id", mid.encode()), ("type", name.encode()), ("originator", label.originator.encode()),
                    ("schema_id", enc.schema_id_bytes)]
-        self.produce_raw(schemas.topic_for(name), schemas.key_of(name, model), enc.encode(to_avro(model)), headers,
+        self.produce_raw(topic_for(name), schemas.key_of(name, model), enc.encode(to_avro(model)), headers,
                          name, mid)
 
     def _producer_for(self, topic: str, type_name: str | None = None):

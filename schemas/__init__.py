@@ -6,7 +6,7 @@ Every message type has one self-contained ``<RecordName>.avsc`` file in this fol
 copies are kept identical (the unit tests check it), so every file can be parsed, registered
 and evolved on its own.
 
-This module only knows about schemas, topics and keys; it imports nothing Kafka-related.
+This module only knows about schemas and keys (topic names: core.topics); it imports nothing Kafka-related.
 Typed models live in :mod:`schemas.models`, realistic instances in :mod:`schemas.examples`.
 """
 
@@ -23,14 +23,11 @@ __all__ = [
     "SCHEMA_DIR",
     "NAMESPACE",
     "MESSAGE_TYPES",
-    "TOPIC_PREFIX",
     "UnknownMessageType",
     "load_schema",
     "schema_str",
     "parsed_schema",
     "full_name",
-    "topic_for",
-    "type_for_topic",
     "key_field",
     "key_of",
     "named_types",
@@ -53,20 +50,6 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "LogisticsObservation",
 )
 
-#: Prefix of the internal (unfiltered) topics producers publish to.
-TOPIC_PREFIX = "liaison.internal"
-
-_TOPICS: dict[str, str] = {
-    "AirMissionPlan": f"{TOPIC_PREFIX}.air.mission-plan",
-    "AirTrack": f"{TOPIC_PREFIX}.air.track",
-    "MaritimeTrack": f"{TOPIC_PREFIX}.naval.track",
-    "StrikeReport": f"{TOPIC_PREFIX}.air.strike-report",
-    "GroupLocationReport": f"{TOPIC_PREFIX}.intel.group-location",
-    "ForeignFighterReport": f"{TOPIC_PREFIX}.intel.foreign-fighter",
-    "LogisticsObservation": f"{TOPIC_PREFIX}.intel.logistics",
-}
-_TYPES_BY_TOPIC: dict[str, str] = {topic: name for name, topic in _TOPICS.items()}
-
 # Dotted path of the entity id each record is keyed (and so partitioned) by on the internal
 # topics: all records about one entity stay in order on one partition. These keys are
 # internal values (e.g. the internal subject reference); anything forwarding to a partner
@@ -81,7 +64,7 @@ _KEY_FIELDS: dict[str, str] = {
     "LogisticsObservation": "area.name",
 }
 
-assert set(_TOPICS) == set(MESSAGE_TYPES) == set(_KEY_FIELDS)
+assert set(MESSAGE_TYPES) == set(_KEY_FIELDS)
 
 
 class UnknownMessageType(ValueError):
@@ -89,7 +72,7 @@ class UnknownMessageType(ValueError):
 
 
 def _check(name: str) -> str:
-    if name not in _TOPICS:
+    if name not in _KEY_FIELDS:
         raise UnknownMessageType(
             f"unknown message type {name!r}; known: {', '.join(MESSAGE_TYPES)}"
         )
@@ -116,21 +99,6 @@ def parsed_schema(name: str) -> Any:
 def full_name(name: str) -> str:
     """Fully qualified Avro name of ``name``, e.g. ``liaison.bus.AirTrack``."""
     return f"{NAMESPACE}.{_check(name)}"
-
-
-def topic_for(name: str) -> str:
-    """Internal topic of message type ``name``: ``liaison.internal.<domain>.<type>``."""
-    return _TOPICS[_check(name)]
-
-
-def type_for_topic(topic: str) -> str:
-    """Message type (record name) carried by internal topic ``topic``."""
-    try:
-        return _TYPES_BY_TOPIC[topic]
-    except KeyError:
-        raise UnknownMessageType(
-            f"no message type for topic {topic!r}; known: {', '.join(_TYPES_BY_TOPIC)}"
-        ) from None
 
 
 def key_field(name: str) -> str:

@@ -2,7 +2,7 @@
 
 1. LIAISON_BOOTSTRAP_SERVERS / LIAISON_SCHEMA_REGISTRY_URL from the environment;
 2. testcontainers (official Kafka image in KRaft mode + Apicurio) when a Docker engine answers;
-3. otherwise the project's own local servers (`liaison.infra`), started in `.state/test` on their own
+3. otherwise the project's own local servers (`deploy.infra`), started in `.state/test` on their own
    ports (29092.., registry 28081) so they never collide with `make demo`, and stopped at the end.
 
 The run prints which backend it used.
@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from liaison import REPO_ROOT
-from liaison import settings as settings_mod
+from core import REPO_ROOT
+from core import settings as settings_mod
 
-TEST_STATE = REPO_ROOT / ".state" / "test"
-TEST_PORT_BASE = 29092
-TEST_REGISTRY_PORT = 28081
+# Overridable so that two suites on one machine (parallel work) each get their own servers.
+TEST_STATE = Path(os.environ.get("LIAISON_TEST_STATE", REPO_ROOT / ".state" / "test"))
+TEST_PORT_BASE = int(os.environ.get("LIAISON_TEST_PORT_BASE", "29092"))
+TEST_REGISTRY_PORT = int(os.environ.get("LIAISON_TEST_REGISTRY_PORT", "28081"))
 
 
 @dataclass
@@ -74,7 +75,7 @@ def _testcontainers_backend() -> Backend:
 
 
 def _local_backend() -> Backend:
-    from liaison.infra import servers
+    from deploy.infra import servers
 
     s = settings_mod.Settings(state_dir=TEST_STATE, port_base=TEST_PORT_BASE, registry_port=TEST_REGISTRY_PORT,
                               registry_storage="mem", bootstrap_servers="", schema_registry_url="")

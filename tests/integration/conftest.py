@@ -1,6 +1,6 @@
 import pytest
 
-from liaison import governance, topics
+from deploy import governance, topics
 
 
 @pytest.fixture(scope="session")

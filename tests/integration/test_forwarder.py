@@ -16,17 +16,20 @@ import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 import schemas
-from consumers.codec import AUDIT_TOPIC, DEADLETTER_TOPIC
-from consumers.release import SecretStore, decide, load_policies
-from liaison import REPO_ROOT, kafka, serde, topics
-from liaison.readback import end_offsets, read_between, seed_group
+
+from core.topics import topic_for
+from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, PARTNER_PREFIX
+from release import SecretStore, decide, load_policies
+from core import REPO_ROOT, kafka, serde
+from deploy import topics
+from core.readback import end_offsets, read_between, seed_group
 from producers.publisher import Publisher
 from producers.simulate import SENTINEL_PREFIX, Simulator
 from schemas.models import to_avro
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
-INTERNAL = [schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]
-PARTNER_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(topics.PARTNER_PREFIX)]
+INTERNAL = [topic_for(t) for t in schemas.MESSAGE_TYPES]
+PARTNER_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
 ALL = INTERNAL + PARTNER_TOPICS + [AUDIT_TOPIC, DEADLETTER_TOPIC]
 POLICIES = REPO_ROOT / "deploy" / "policies"
 
@@ -73,7 +76,7 @@ def expected_releases(models: dict) -> dict[str, set[str]]:
 def by_partner(msgs) -> dict[str, list]:
     out: dict[str, list] = {}
     for m in msgs:
-        if m.topic().startswith(topics.PARTNER_PREFIX):
+        if m.topic().startswith(PARTNER_PREFIX):
             out.setdefault(m.topic().split(".")[2].upper(), []).append(m)
     return out
 
@@ -215,7 +218,7 @@ def test_crash_kill_9_five_times_then_exactly_once(bus):
 def test_poison_pills_go_to_dead_letter_and_the_forwarder_keeps_going(bus):
     group, instance = fresh_group()
     start = end_offsets(ALL)
-    topic = schemas.topic_for("AirTrack")
+    topic = topic_for("AirTrack")
     p = kafka.producer()
     pills = {
         b"pill-random": bytes(random.Random(1).getrandbits(8) for _ in range(64)),

@@ -6,7 +6,8 @@ import shutil
 import subprocess
 
 import schemas
-from liaison import REPO_ROOT, governance
+from core import REPO_ROOT
+from deploy import governance
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 
@@ -74,7 +75,7 @@ def test_compatible_change_new_optional_field_passes(settings, tmp_path):
 def test_register_is_idempotent_and_sets_level(settings):
     first = governance.register_all()
     assert governance.register_all() == first
-    from liaison import serde
+    from core import serde
 
     client = serde.registry_client()
     for subject, sid in first.items():

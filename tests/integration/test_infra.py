@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from liaison import REPO_ROOT, kafka
-from liaison.infra import servers
-from liaison.settings import Settings
+from core import REPO_ROOT, kafka
+from deploy.infra import servers
+from core.settings import Settings
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 

@@ -24,16 +24,18 @@ from confluent_kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 import schemas
-from liaison import REPO_ROOT, kafka
-from liaison.infra.jars import ensure_jars
-from liaison.lag.collect import Collector
-from liaison.lag.evaluate import OK, STALLED, STOPPED, Thresholds
-from liaison.lag.monitor import Monitor
-from liaison.readback import end_offsets, seed_group
+
+from core.topics import topic_for
+from core import REPO_ROOT, kafka
+from deploy.infra.jars import ensure_jars
+from operations.lag.collect import Collector
+from operations.lag.evaluate import OK, STALLED, STOPPED, Thresholds
+from operations.lag.monitor import Monitor
+from core.readback import end_offsets, seed_group
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 POLICIES = REPO_ROOT / "deploy" / "policies"
-INTERNAL = [schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]
+INTERNAL = [topic_for(t) for t in schemas.MESSAGE_TYPES]
 HOUR_MS = 3_600_000
 
 

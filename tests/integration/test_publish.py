@@ -6,8 +6,10 @@ import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 import schemas
-from liaison import serde
-from liaison.readback import end_offsets, read_between
+
+from core.topics import topic_for
+from core import serde
+from core.readback import end_offsets, read_between
 from producers.publisher import Publisher
 from schemas.examples import example
 from schemas.models import from_avro, to_avro
@@ -15,7 +17,7 @@ from schemas.models import from_avro, to_avro
 
 @pytest.mark.parametrize("name", schemas.MESSAGE_TYPES)
 def test_every_type_roundtrips_model_avro_kafka_avro_model(bus, name):
-    topic = schemas.topic_for(name)
+    topic = topic_for(name)
     model = example(name)
     model.label.message_id = uuid.uuid4()
     before = end_offsets([topic])

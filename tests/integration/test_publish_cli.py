@@ -6,12 +6,14 @@ import subprocess
 import uuid
 
 import schemas
-from liaison import REPO_ROOT
-from liaison.readback import end_offsets, read_between
+
+from core.topics import topic_for
+from core import REPO_ROOT
+from core.readback import end_offsets, read_between
 from schemas.examples import example
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
-TOPIC = schemas.topic_for("AirTrack")
+TOPIC = topic_for("AirTrack")
 
 
 def _line(**changes) -> str:

@@ -7,7 +7,7 @@ from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from liaison import kafka, serde
+from core import kafka, serde
 
 SCHEMA = """{"type": "record", "name": "Ping", "namespace": "liaison.test",
   "doc": "round-trip probe", "fields": [{"name": "n", "type": "long", "doc": "counter"},

@@ -20,11 +20,11 @@ import pytest
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from liaison import REPO_ROOT, kafka
-from liaison.acl import Acl, broker_acls, load_acls, to_binding
-from liaison.readback import committed_offsets, end_offsets, seed_group
-from consumers.subscribe import partner_topics
-from liaison.settings import get_settings
+from core import REPO_ROOT, kafka
+from deploy.acl import Acl, broker_acls, load_acls, to_binding
+from core.readback import committed_offsets, end_offsets, seed_group
+from consumers.officers.feed import partner_topics
+from core.settings import get_settings
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 
@@ -224,8 +224,10 @@ def test_the_rus_officer_reads_the_rus_feed_as_forwarded(secured, bus):
 
     import schemas
 
+    from core.topics import topic_for
+
     group = f"liaison-forwarder-test-{uuid.uuid4().hex[:8]}"  # inside the forwarder principal's group prefix
-    seed_group(group, end_offsets([schemas.topic_for(t) for t in schemas.MESSAGE_TYPES]))
+    seed_group(group, end_offsets([topic_for(t) for t in schemas.MESSAGE_TYPES]))
     sim = Simulator({"air", "naval"}, seed=77, start=dt.datetime.now(dt.timezone.utc))
     with Publisher() as pub:
         for _, m in sim.events(100.0, 2.0):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from liaison import REPO_ROOT
-from liaison.acl import Acl, AclError, from_binding, load_acls, plan, principals, to_binding
+from core import REPO_ROOT
+from deploy.acl import Acl, AclError, from_binding, load_acls, plan, principals, to_binding
 
 ACLS = REPO_ROOT / "deploy" / "acls.yaml"
 

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from liaison import kafka
-from liaison.infra import security
-from liaison.settings import CredentialsError, Settings
+from core import kafka
+from deploy.infra import security
+from core.settings import CredentialsError, Settings
 from producers.publisher import component_of
 
 

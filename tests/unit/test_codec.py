@@ -4,8 +4,8 @@ import json
 import fastavro
 import pytest
 
-from consumers.codec import AuditEncoder, _zigzag, audit_schema
-from liaison import serde
+from consumers.forwarder.codec import AuditEncoder, _zigzag, audit_schema
+from core import serde
 
 
 @pytest.mark.parametrize("n", [0, 1, -1, 63, 64, -65, 2**31 - 1, -(2**31), 2**40, 2**62])

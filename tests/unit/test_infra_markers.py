@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from liaison.infra import servers
+from deploy.infra import servers
 
 
 def test_stray_detection_never_matches_a_sibling_state_dir(tmp_path):

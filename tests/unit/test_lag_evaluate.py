@@ -1,4 +1,4 @@
-"""liaison.lag.evaluate on synthetic windows: figures, every status, aggregation, edge cases."""
+"""operations.lag.evaluate on synthetic windows: figures, every status, aggregation, edge cases."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from liaison.lag.evaluate import (ERROR, NO_COMMIT, OK, STALLED, STOPPED, WARNING, Thresholds, evaluate,
+from operations.lag.evaluate import (ERROR, NO_COMMIT, OK, STALLED, STOPPED, WARNING, Thresholds, evaluate,
                                   lag_records, lag_seconds)
-from liaison.lag.model import (LOOKUP_EMPTY, LOOKUP_FOUND, LOOKUP_SKIPPED, LOOKUP_UNKNOWN, GroupObs, PartitionObs,
+from operations.lag.model import (LOOKUP_EMPTY, LOOKUP_FOUND, LOOKUP_SKIPPED, LOOKUP_UNKNOWN, GroupObs, PartitionObs,
                                Snapshot)
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""liaison.lag.serve's Prometheus collector and HTTP paths over synthetic snapshots (no Kafka)."""
+"""operations.lag.serve's Prometheus collector and HTTP paths over synthetic snapshots (no Kafka)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from liaison.lag.collect import wanted
-from liaison.lag.evaluate import Thresholds
-from liaison.lag.model import LOOKUP_FOUND, GroupObs, PartitionObs, Snapshot
-from liaison.lag.monitor import Monitor
-from liaison.lag.serve import LagCollector, make_server
+from operations.lag.collect import wanted
+from operations.lag.evaluate import Thresholds
+from operations.lag.model import LOOKUP_FOUND, GroupObs, PartitionObs, Snapshot
+from operations.lag.monitor import Monitor
+from operations.lag.serve import LagCollector, make_server
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""`liaison policy check` and `liaison policy explain` (the typer app of consumers.release.cli)."""
+"""`liaison policy check` and `liaison policy explain` (the typer app of release.cli)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from consumers.release.cli import app
-from liaison import REPO_ROOT
+from release.cli import app
+from core import REPO_ROOT
 from schemas.examples import example, examples
 
 pytestmark = pytest.mark.unit

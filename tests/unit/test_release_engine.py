@@ -18,7 +18,7 @@ import fastavro
 import pytest
 
 import schemas
-from consumers.release import (
+from release import (
     Decision,
     MissingSecret,
     SecretStore,
@@ -26,7 +26,7 @@ from consumers.release import (
     load_policy,
     released_key,
 )
-from consumers.release.transforms import snap_down
+from release.transforms import snap_down
 from schemas.examples import example
 from schemas.models import Classification, to_avro
 
@@ -461,7 +461,7 @@ def test_secret_store_files(tmp_path):
 
 
 def test_default_secret_directory_is_under_the_state_dir():
-    from liaison.settings import get_settings
+    from core.settings import get_settings
 
     assert SecretStore().directory == get_settings().state_dir / "secrets"
 

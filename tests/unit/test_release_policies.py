@@ -13,8 +13,8 @@ import fastavro
 import pytest
 
 import schemas
-from consumers.release import SecretStore, decide, load_policies, released_key
-from liaison import REPO_ROOT
+from release import SecretStore, decide, load_policies, released_key
+from core import REPO_ROOT
 from schemas.examples import example
 from schemas.models import to_avro
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.release import MissingSecret, PolicyError, SecretStore, load_policies, load_policy
+from release import MissingSecret, PolicyError, SecretStore, load_policies, load_policy
 
 pytestmark = pytest.mark.unit
 

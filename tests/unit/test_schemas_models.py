@@ -14,6 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 import schemas
+
+from core.topics import topic_for, type_for_topic
 from schemas import models
 from schemas.examples import example, examples
 
@@ -157,19 +159,19 @@ def test_shared_named_types_are_identical_across_files():
 
 
 def test_topics():
-    assert schemas.topic_for("AirMissionPlan") == "liaison.internal.air.mission-plan"
-    assert schemas.topic_for("AirTrack") == "liaison.internal.air.track"
-    assert schemas.topic_for("MaritimeTrack") == "liaison.internal.naval.track"
-    assert schemas.topic_for("StrikeReport") == "liaison.internal.air.strike-report"
-    assert schemas.topic_for("GroupLocationReport") == "liaison.internal.intel.group-location"
-    assert schemas.topic_for("ForeignFighterReport") == "liaison.internal.intel.foreign-fighter"
-    assert schemas.topic_for("LogisticsObservation") == "liaison.internal.intel.logistics"
+    assert topic_for("AirMissionPlan") == "liaison.internal.air.mission-plan"
+    assert topic_for("AirTrack") == "liaison.internal.air.track"
+    assert topic_for("MaritimeTrack") == "liaison.internal.naval.track"
+    assert topic_for("StrikeReport") == "liaison.internal.air.strike-report"
+    assert topic_for("GroupLocationReport") == "liaison.internal.intel.group-location"
+    assert topic_for("ForeignFighterReport") == "liaison.internal.intel.foreign-fighter"
+    assert topic_for("LogisticsObservation") == "liaison.internal.intel.logistics"
     for name in schemas.MESSAGE_TYPES:
-        assert schemas.type_for_topic(schemas.topic_for(name)) == name
+        assert type_for_topic(topic_for(name)) == name
     with pytest.raises(schemas.UnknownMessageType):
-        schemas.topic_for("Nope")
+        topic_for("Nope")
     with pytest.raises(schemas.UnknownMessageType):
-        schemas.type_for_topic("liaison.internal.nope")
+        type_for_topic("liaison.internal.nope")
 
 
 @pytest.mark.parametrize(

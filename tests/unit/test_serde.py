@@ -1,6 +1,6 @@
 import pytest
 
-from liaison import serde
+from core import serde
 
 
 def test_unframe_rejects_foreign_bytes():

@@ -1,0 +1,194 @@
+"""Decode internal records once (registry ids + fastavro) and encode audit records; partner views use
+core.serde.Encoder.
+
+Kafka-free except for the registry client handed in; the forwarder owns the I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro import schemaless_reader
+
+import schemas
+
+from core.topics import topic_for
+from core import serde
+from schemas.models import from_avro
+
+AUDIT_SCHEMA_PATH = Path(schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
+
+
+class DecodeError(ValueError):
+    """An input record that cannot be decoded or fails validation; `stage` says where it failed."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+
+
+class InputDecoder:
+    """Framed Avro bytes of an internal topic -> (type name, record dict valid for our reader schema).
+
+    Writer schemas are fetched from the registry by id once and cached; unknown ids are remembered for a
+    minute so a stream of poison pills does not hammer the registry.
+    """
+
+    NEGATIVE_TTL = 60.0
+
+    def __init__(self, client: SchemaRegistryClient, validate: bool = True):
+        self._client = client
+        self._validate = validate
+        self._by_id: dict[int, tuple[str, Any, Any]] = {}
+        self._unknown: dict[int, tuple[float, str]] = {}
+        self._expected = {topic_for(t): t for t in schemas.MESSAGE_TYPES}
+
+    def _writer(self, schema_id: int) -> tuple[str, Any, Any]:
+        hit = self._by_id.get(schema_id)
+        if hit is not None:
+            return hit
+        bad = self._unknown.get(schema_id)
+        if bad and time.monotonic() - bad[0] < self.NEGATIVE_TTL:
+            raise DecodeError("schema", bad[1])
+        try:
+            text = self._client.get_schema(schema_id).schema_str
+        except SchemaRegistryError as e:
+            msg = f"schema id {schema_id} unknown to the registry ({e.http_status_code})"
+            self._unknown[schema_id] = (time.monotonic(), msg)
+            raise DecodeError("schema", msg) from None
+        doc = json.loads(text)
+        name = doc.get("name", "") if isinstance(doc, dict) else ""
+        type_name = name.rsplit(".", 1)[-1]
+        if type_name not in schemas.MESSAGE_TYPES or doc.get("namespace", "liaison.bus") != schemas.NAMESPACE:
+            msg = f"schema id {schema_id} is {name or 'not a record'}, not a liaison message type"
+            self._unknown[schema_id] = (time.monotonic(), msg)
+            raise DecodeError("schema", msg)
+        writer = fastavro.parse_schema(doc)
+        reader = schemas.parsed_schema(type_name)
+        # Registries may return the schema compacted (no docs, another layout): decode with the writer alone
+        # when it is our reader schema up to docs; otherwise let fastavro resolve writer -> reader.
+        same = _shape(doc) == _shape(schemas.load_schema(type_name))
+        entry = (type_name, writer, None if same else reader)
+        self._by_id[schema_id] = entry
+        return entry
+
+    def decode(self, topic: str, value: bytes | None) -> tuple[str, dict]:
+        try:
+            schema_id, body = serde.unframe(value)
+        except serde.FramingError as e:
+            raise DecodeError("framing", str(e)) from None
+        type_name, writer, reader = self._writer(schema_id)
+        expected = self._expected.get(topic)
+        if expected is not None and expected != type_name:
+            raise DecodeError("schema", f"{type_name} record on {topic}, which carries {expected}")
+        buf = io.BytesIO(body)
+        try:
+            record = schemaless_reader(buf, writer, reader) if reader is not None else schemaless_reader(buf, writer)
+        except Exception as e:  # noqa: BLE001 - fastavro raises many kinds on corrupt bodies
+            raise DecodeError("avro", f"Avro body does not decode with schema id {schema_id} "
+                                      f"({type(e).__name__}: {e})"[:300]) from None
+        rest = len(body) - buf.tell()
+        if rest:
+            raise DecodeError("avro", f"{rest} trailing byte(s) after the Avro record (schema id {schema_id})")
+        if self._validate:
+            try:
+                from_avro(type_name, record)
+            except ValueError as e:  # pydantic.ValidationError is a ValueError
+                raise DecodeError("validation", _short_validation(e)) from None
+        return type_name, record
+
+
+def _shape(schema) -> str:
+    """A schema with names fully qualified, without docs, keys sorted: equal shapes decode identically."""
+    ignore = {"doc", "namespace", "__fastavro_parsed", "__named_schemas", "aliases"}
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in ignore}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return json.dumps(strip(fastavro.parse_schema(schema)), sort_keys=True, separators=(",", ":"))
+
+
+def _short_validation(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in errors()[:3]]
+        return "invalid record: " + "; ".join(parts)
+    return f"invalid record: {e}"[:300]
+
+
+def audit_schema() -> dict:
+    return json.loads(AUDIT_SCHEMA_PATH.read_text())
+
+
+def _zigzag(n: int) -> bytes:
+    """Avro int/long: zig-zag, then base-128 varint."""
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _string(s: str) -> bytes:
+    b = s.encode()
+    return _zigzag(len(b)) + b
+
+
+def _opt_string(s: str | None) -> bytes:
+    return b"\x00" if s is None else b"\x02" + _string(s)
+
+
+class AuditEncoder:
+    """Framed Avro for DecisionAudit records, byte-identical to fastavro's writer (a unit test checks it),
+    built from cached pieces: the audit is written for every (input, partner) on the hot path."""
+
+    FIELDS = ("input_topic", "input_partition", "input_offset", "message_id", "message_type", "partner", "decision",
+              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder")
+    MAX_CACHE = 20000
+
+    def __init__(self, schema_id: int, schema: dict):
+        names = tuple(f["name"] for f in schema["fields"])
+        if names != self.FIELDS:
+            raise ValueError(f"DecisionAudit schema fields changed ({names}); update AuditEncoder")
+        self.schema_id = schema_id
+        self._symbols = next(f for f in schema["fields"] if f["name"] == "decision")["type"]["symbols"]
+        self._header = serde.HEADER.pack(serde.MAGIC, schema_id)
+        self._heads: dict[str, bytes] = {}
+        self._types: dict[str | None, bytes] = {}
+        self._tails: dict[tuple, bytes] = {}
+        self._end_key: tuple | None = None
+        self._end = b""
+
+    def encode(self, topic: str, partition: int, offset: int, message_id: str | None, message_type: str | None,
+               partner: str, decision: str, rule: str, reason: str, policy_version: str, output_topic: str | None,
+               decided_at: int, forwarder: str) -> bytes:
+        head = self._heads.get(topic)
+        if head is None:
+            head = self._heads[topic] = self._header + _string(topic)
+        mtype = self._types.get(message_type)
+        if mtype is None:
+            mtype = self._types[message_type] = _opt_string(message_type)
+        key = (partner, decision, rule, reason, policy_version, output_topic)
+        tail = self._tails.get(key)
+        if tail is None:
+            if len(self._tails) >= self.MAX_CACHE:
+                self._tails.clear()
+            tail = self._tails[key] = (_string(partner) + _zigzag(self._symbols.index(decision)) + _string(rule)
+                                       + _string(reason) + _string(policy_version) + _opt_string(output_topic))
+        if self._end_key != (decided_at, forwarder):
+            self._end_key = (decided_at, forwarder)
+            self._end = _zigzag(decided_at) + _string(forwarder)
+        return b"".join((head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, tail, self._end))

@@ -1,0 +1,120 @@
+"""Kafka client construction, config as plain dicts in librdkafka's vocabulary.
+
+Every client of the project is made here, so connection and security settings live in one place.
+
+Principals: each client authenticates as one principal (a SASL/SCRAM user of the broker) when the servers are
+secured. Callers name it (`principal="forwarder"`); otherwise LIAISON_PRINCIPAL, default `admin` (tooling).
+The services use theirs: the forwarder `forwarder`, each component's publisher `producer-<component>`
+(:func:`producer_principal`), the lag monitor `lag-monitor`, a liaison officer `partner-<code>`
+(:func:`partner_principal`). Against PLAINTEXT servers the principal is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from core.settings import Settings, get_settings
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "compression.type": "lz4",
+    "linger.ms": 5,
+    "batch.size": 262144,
+}
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "enable.auto.commit": False,
+    "isolation.level": "read_committed",
+}
+
+
+class _QuietRdkafkaLogger(logging.Logger):
+    """librdkafka's own log lines, each distinct message at most once a minute (a down broker otherwise
+    prints a line every 50 ms)."""
+
+    def __init__(self) -> None:
+        super().__init__("librdkafka", logging.WARNING)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.addHandler(handler)
+        self._seen: dict[str, float] = {}
+
+    def log(self, level, msg, *args, **kwargs):  # noqa: D401 - librdkafka calls log(level, msg)
+        text = (msg % args) if args else str(msg)
+        key = text.split("]: ", 1)[-1][:120]
+        now = time.monotonic()
+        if now - self._seen.get(key, -1e9) < 60:
+            return
+        self._seen[key] = now
+        super().log(level, text)
+
+
+_RDKAFKA_LOGGER = _QuietRdkafkaLogger()
+
+
+#: Principals of the services (SCRAM users created by `liaison infra up`, ACLs in deploy/acls.yaml).
+ADMIN = "admin"
+FORWARDER = "forwarder"
+LAG_MONITOR = "lag-monitor"
+COMPONENTS = ("naval", "air", "intel")
+
+
+def producer_principal(component: str) -> str:
+    """The principal a component's producer publishes as: producer-naval, producer-air, producer-intel."""
+    return f"producer-{component}"
+
+
+def partner_principal(partner: str) -> str:
+    """The principal of a partner's liaison officers: partner-rus, partner-usa."""
+    return f"partner-{partner.lower()}"
+
+
+def effective_principal(principal: str | None = None, settings: Settings | None = None) -> str | None:
+    """The principal a client would authenticate as, or None when the connection is not authenticated."""
+    settings = settings or get_settings()
+    sec = settings.security()
+    if sec is None or "SASL" not in sec.protocol:
+        return None
+    return sec.username if (sec.username and sec.password) else (principal or settings.principal)
+
+
+def security_config(principal: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """security.protocol, sasl.* and ssl.ca.location for `principal` (empty against PLAINTEXT servers)."""
+    settings = settings or get_settings()
+    sec = settings.security()
+    return sec.client_config(principal or settings.principal) if sec else {}
+
+
+def client_config(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+                  principal: str | None = None) -> dict[str, Any]:
+    """bootstrap.servers, the security settings for `principal` (default LIAISON_PRINCIPAL, `admin`), the quiet
+    logger, then `overrides`."""
+    settings = settings or get_settings()
+    return {"bootstrap.servers": settings.kafka_bootstrap(), "logger": _RDKAFKA_LOGGER,
+            **security_config(principal, settings), **(overrides or {})}
+
+
+def admin(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+          principal: str | None = None) -> AdminClient:
+    return AdminClient(client_config(overrides, settings, principal))
+
+
+def producer(overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+             principal: str | None = None) -> Producer:
+    """Idempotent, acks=all, lz4, batched; `overrides` wins."""
+    return Producer(client_config({**PRODUCER_DEFAULTS, **(overrides or {})}, settings, principal))
+
+
+def consumer(group_id: str, overrides: dict[str, Any] | None = None, settings: Settings | None = None,
+             principal: str | None = None) -> Consumer:
+    """Manual commits, read_committed, earliest; `overrides` wins."""
+    return Consumer(client_config({**CONSUMER_DEFAULTS, "group.id": group_id, **(overrides or {})}, settings,
+                                  principal))

@@ -1,0 +1,1 @@
+"""What operations run to watch the bus: the consumer-lag monitor (:mod:`operations.lag`)."""

@@ -1,0 +1,199 @@
+"""`liaison policy`: validate partner policies, show what they release, explain decisions.
+
+    liaison policy check [DIR]                       validate and describe every policy
+    liaison policy explain --partner RUS [--input F] one JSON decision per input line
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+import typer
+from pydantic import ValidationError
+
+import schemas
+from release.compiler import CompiledPolicy, load_policies, load_policy
+from release.decision import decide
+from release.errors import MissingSecret, PolicyError, display_path
+from release.jsonview import to_json
+from release.secretstore import SecretStore
+
+__all__ = ["app", "explain_lines", "render_policy"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Partner release policies: validate them, show what they release, explain decisions.")
+
+
+def _policies_dir(directory: Optional[Path]) -> Path:
+    if directory is not None:
+        return directory
+    from release import default_policies_dir
+
+    return default_policies_dir()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- check
+
+
+@app.command("check")
+def check(
+    directory: Optional[Path] = typer.Argument(None, help="Policy directory (default: <deploy_dir>/policies).",
+                                               show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Validate every policy against the Avro schemas and show what each partner receives, and how."""
+    directory = _policies_dir(directory)
+    try:
+        policies = load_policies(directory)
+    except PolicyError as exc:
+        _fail(str(exc))
+    if as_json:
+        out = [{"partner": p.partner, "version": p.version, "path": display_path(p.path), "ceiling": p.ceiling,
+                "require_releasable_to": p.require_releasable_to,
+                "sets": {k: sorted(v) for k, v in p.sets.items()}, "rules": p.describe(),
+                "withheld_types": [t for t in schemas.MESSAGE_TYPES if t not in p.types]}
+               for p in policies.values()]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    typer.echo(f"{display_path(directory)}: {len(policies)} valid "
+               f"polic{'y' if len(policies) == 1 else 'ies'} ({', '.join(policies)})")
+    for policy in policies.values():
+        typer.echo("")
+        typer.echo(render_policy(policy))
+
+
+def render_policy(policy: CompiledPolicy) -> str:
+    """Human description of a compiled policy (used by `policy check`)."""
+    lines = [f"{policy.partner}  {display_path(policy.path)}  version {policy.version}",
+             f"  ceiling {policy.ceiling}; "
+             + (f"REL TO must name {policy.partner}" if policy.require_releasable_to else "REL TO not required")]
+    for name, members in policy.sets.items():
+        lines.append(f"  set {name}: {', '.join(sorted(members))}")
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in policy.describe():
+        by_type.setdefault(entry["type"], []).append(entry)
+    for type_name in schemas.MESSAGE_TYPES:
+        if type_name not in by_type:
+            lines.append(f"  {type_name}: WITHHELD (no rule)")
+            continue
+        lines.append(f"  {type_name}:")
+        for entry in by_type[type_name]:
+            when = " and ".join(entry["conditions"]) if entry["conditions"] else "always"
+            lines.append(f"    rule {entry['rule']}  when {when}")
+            rows = [
+                ("kept", ", ".join(entry["kept"])),
+                ("coarsened", ", ".join(f"{p} to {g:g} deg grid" for p, g in entry["coarsened"].items())),
+                ("bucketed", ", ".join(f"{p} to {s} s" for p, s in entry["bucketed"].items())),
+                ("pseudonymised", ", ".join(entry["pseudonymised"])),
+                ("dropped", ", ".join(entry["dropped"])),
+                ("not named", ", ".join(entry["unnamed"]) + (" (dropped)" if entry["unnamed"] else "")),
+            ]
+            for title, text in rows:
+                if text:
+                    lines.append(f"      {title + ':':15}{text}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@app.command("explain")
+def explain(
+    partner: str = typer.Option(..., "--partner", "-p", help="Partner code, e.g. RUS."),
+    input_file: str = typer.Option("-", "--input", "-i",
+                                   help='JSON lines {"type": "<RecordName>", "value": {...}}; "-" for stdin.'),
+    policies_dir: Optional[Path] = typer.Option(None, "--policies", help="Policy directory (default: <deploy_dir>/policies).",
+                                                show_default=False),
+    secrets_dir: Optional[Path] = typer.Option(None, "--secrets", help="Secret key directory (default: <state_dir>/secrets).",
+                                               show_default=False),
+) -> None:
+    """Decide each input record for PARTNER; print one JSON line per input line, in order.
+
+    Output: {"decision": "RELEASE"|"WITHHOLD", "rule", "reason", "released"}, or for a line that is not
+    a valid record {"decision": "ERROR", "reason": "line N: ..."}.
+    """
+    partner = partner.strip().upper()
+    directory = _policies_dir(policies_dir)
+    try:
+        policies = load_policies(directory)
+    except PolicyError as exc:
+        _fail(str(exc))
+    policy = policies.get(partner)
+    if policy is None:
+        _fail(f"unknown partner {partner!r}: no policy {partner}.yaml in {display_path(directory)} "
+              f"(partners: {', '.join(policies)})")
+    if policy.pseudonymises:
+        store = SecretStore(secrets_dir)
+        try:
+            store.ensure(partner)
+            policy = load_policy(policy.path, store)
+        except (PolicyError, MissingSecret, ValueError, OSError) as exc:
+            _fail(f"cannot load the pseudonymisation key of {partner}: {exc}")
+
+    if input_file == "-":
+        stream: TextIO = typer.get_text_stream("stdin")
+        _run(stream, policy)
+    else:
+        try:
+            with open(input_file, encoding="utf-8") as stream:
+                _run(stream, policy)
+        except OSError as exc:
+            _fail(f"cannot read {input_file}: {exc.strerror or exc}")
+
+
+def _run(stream: TextIO, policy: CompiledPolicy) -> None:
+    for result in explain_lines(stream, policy):
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    sys.stdout.flush()
+
+
+def explain_lines(lines, policy: CompiledPolicy):
+    """One result dict per input line (see :func:`explain`)."""
+    for number, line in enumerate(lines, start=1):
+        yield _explain_line(number, line, policy)
+
+
+def _error(number: int, message: str) -> dict[str, Any]:
+    return {"decision": "ERROR", "reason": f"line {number}: {message}"}
+
+
+def _explain_line(number: int, line: str, policy: CompiledPolicy) -> dict[str, Any]:
+    from schemas.models import MODELS, to_avro
+
+    text = line.rstrip("\r\n")
+    if not text.strip():
+        return _error(number, "blank line (expected {\"type\": ..., \"value\": {...}})")
+    try:
+        item = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _error(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+    if not isinstance(item, dict):
+        return _error(number, "expected a JSON object {\"type\": ..., \"value\": {...}}")
+    unknown = sorted(set(item) - {"type", "value"})
+    if unknown:
+        return _error(number, f"unknown key(s) {', '.join(map(repr, unknown))} (expected type and value)")
+    type_name = item.get("type")
+    if not isinstance(type_name, str) or type_name not in MODELS:
+        return _error(number, f"type: unknown message type {type_name!r}; known: {', '.join(schemas.MESSAGE_TYPES)}")
+    value = item.get("value")
+    if not isinstance(value, dict):
+        return _error(number, "value: expected a JSON object (the record, label included)")
+    try:
+        model = MODELS[type_name].model_validate(value)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in ("value", *err["loc"]))
+            problems.append(f"{where}: {err['msg']}")
+        return _error(number, "; ".join(problems))
+    decision = decide(type_name, to_avro(model), policy)
+    return {"decision": decision.decision, "rule": decision.rule, "reason": decision.reason,
+            "released": to_json(decision.released)}

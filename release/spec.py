@@ -1,0 +1,206 @@
+"""The policy file format, validated by pydantic (unknown keys are rejected everywhere).
+
+Only the *shape* of a policy is checked here; field paths, set references and the fit of each
+action to the schema are checked by :mod:`release.compiler` against the writer schemas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "RESERVED_RULE_IDS",
+    "Action",
+    "BoundingBox",
+    "Condition",
+    "Rule",
+    "PolicySpec",
+    "FIELD_OPERATORS",
+]
+
+#: Classification symbols, least to most restrictive (the order of the Avro enum).
+CLASSIFICATIONS: tuple[str, ...] = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET")
+
+#: Rule ids the decision itself uses; a policy rule may not take them.
+RESERVED_RULE_IDS = frozenset({
+    "label-ceiling", "label-releasability", "default-deny", "malformed-record", "pseudonymisation-key-missing",
+})
+
+ACTION_KINDS = ("keep", "drop", "coarsen", "bucket", "pseudonymise")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True,
+                              arbitrary_types_allowed=True)
+
+
+# --------------------------------------------------------------------------- field actions
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One field action: ``keep``, ``drop``, ``coarsen`` (grid_deg), ``bucket`` (seconds), ``pseudonymise``."""
+
+    kind: str
+    grid_deg: float | None = None
+    seconds: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "coarsen":
+            return f"coarsen to a {self.grid_deg:g} deg grid"
+        if self.kind == "bucket":
+            return f"bucket to {self.seconds} s"
+        return self.kind
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _parse_action(value: Any) -> Action:
+    """``keep`` | ``drop`` | ``pseudonymise`` | ``{coarsen: {grid_deg: G}}`` | ``{bucket: {seconds: S}}``
+    | ``{pseudonymise: {}}`` (also ``{keep: {}}``, ``{drop: {}}``)."""
+    expected = "expected one of keep, drop, coarsen: {grid_deg: G}, bucket: {seconds: S}, pseudonymise"
+    if isinstance(value, str):
+        if value in ("keep", "drop", "pseudonymise"):
+            return Action(value)
+        if value in ("coarsen", "bucket"):
+            need = "grid_deg" if value == "coarsen" else "seconds"
+            raise ValueError(f"action {value!r} needs a parameter: {{{value}: {{{need}: ...}}}}")
+        raise ValueError(f"unknown action {value!r} ({expected})")
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError(f"an action is one key, got {sorted(map(str, value))} ({expected})")
+        ((kind, params),) = value.items()
+        if kind not in ACTION_KINDS:
+            raise ValueError(f"unknown action {kind!r} ({expected})")
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValueError(f"parameters of {kind!r} must be a mapping")
+        if kind in ("keep", "drop", "pseudonymise"):
+            if params:
+                raise ValueError(f"{kind!r} takes no parameters, got {sorted(map(str, params))}")
+            return Action(kind)
+        if kind == "coarsen":
+            extra = set(params) - {"grid_deg"}
+            if extra:
+                raise ValueError(f"unknown key(s) {sorted(map(str, extra))} in coarsen (allowed: grid_deg)")
+            grid = params.get("grid_deg")
+            if not _number(grid) or not math.isfinite(grid) or not 0 < grid <= 90:
+                raise ValueError("coarsen.grid_deg must be a number > 0 and <= 90")
+            return Action("coarsen", grid_deg=float(grid))
+        extra = set(params) - {"seconds"}
+        if extra:
+            raise ValueError(f"unknown key(s) {sorted(map(str, extra))} in bucket (allowed: seconds)")
+        seconds = params.get("seconds")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            raise ValueError("bucket.seconds must be a whole number > 0")
+        return Action("bucket", seconds=seconds)
+    raise ValueError(f"an action must be a word or a one-key mapping ({expected})")
+
+
+ActionField = Annotated[Action, PlainValidator(_parse_action)]
+
+#: A dotted field path (``subject.subject_ref``); arrays of records are addressed by their field name.
+FieldPath = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+Name = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+NonEmptyStr = Annotated[str, StringConstraints(strict=True, min_length=1)]
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+class BoundingBox(_Strict):
+    """An area: latitudes and longitudes in decimal degrees, bounds included."""
+
+    lat_min: float = Field(ge=-90, le=90)
+    lat_max: float = Field(ge=-90, le=90)
+    lon_min: float = Field(ge=-180, le=180)
+    lon_max: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundingBox:
+        if self.lat_min >= self.lat_max:
+            raise ValueError("lat_min must be below lat_max")
+        if self.lon_min >= self.lon_max:
+            raise ValueError("lon_min must be below lon_max (areas across the antimeridian are not supported)")
+        return self
+
+
+#: Operators that test the value(s) at ``field``.
+FIELD_OPERATORS = ("equals", "in_set", "contains_any", "contains_any_set", "inside")
+
+
+class Condition(_Strict):
+    """One condition: ``field`` plus exactly one operator, or ``any:`` / ``all:`` of sub-conditions."""
+
+    field: Optional[FieldPath] = None
+    equals: Any = None
+    in_set: Optional[Name] = None
+    contains_any: Optional[list[Any]] = Field(None, min_length=1)
+    contains_any_set: Optional[Name] = None
+    inside: Optional[BoundingBox] = None
+    any: Optional[list[Condition]] = Field(None, min_length=1)
+    all: Optional[list[Condition]] = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        given = [name for name in (*FIELD_OPERATORS, "any", "all") if name in self.model_fields_set]
+        if len(given) != 1:
+            allowed = ", ".join((*FIELD_OPERATORS, "any", "all"))
+            if not given:
+                raise ValueError(f"a condition needs one operator ({allowed})")
+            raise ValueError(f"a condition has exactly one operator, got {', '.join(given)}")
+        (operator,) = given
+        if operator in ("any", "all"):
+            if self.field is not None:
+                raise ValueError(f"'{operator}' combines sub-conditions and takes no 'field'")
+        elif self.field is None:
+            raise ValueError(f"'{operator}' needs a 'field'")
+        if operator == "equals" and self.equals is None:
+            raise ValueError("'equals' needs a value (null is not a value a rule can test)")
+        return self
+
+    @property
+    def operator(self) -> str:
+        for name in (*FIELD_OPERATORS, "any", "all"):
+            if name in self.model_fields_set:
+                return name
+        raise AssertionError("validated condition without operator")
+
+
+# --------------------------------------------------------------------------- rules and policy
+
+
+class Rule(_Strict):
+    """Releases a message type when every ``when`` condition holds, projected by ``fields``."""
+
+    id: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+    when: list[Condition] = Field(default_factory=list)
+    fields: dict[FieldPath, ActionField] = Field(min_length=1)
+
+
+class PolicySpec(_Strict):
+    """A partner's release policy (one YAML file, ``deploy/policies/<PARTNER>.yaml``)."""
+
+    partner: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+    classification_ceiling: Literal["UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET"]
+    require_releasable_to: StrictBool = True
+    sets: dict[Name, Annotated[list[NonEmptyStr], Field(min_length=1)]] = Field(default_factory=dict)
+    label: dict[FieldPath, ActionField]
+    rules: dict[StrictStr, Annotated[list[Rule], Field(min_length=1)]] = Field(default_factory=dict)
