@@ -1,0 +1,1 @@
+"""The test suite: unit/ (pure logic, no servers) and integration/ (the real Kafka broker and registry)."""

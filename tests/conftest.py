@@ -1,7 +1,9 @@
 """Test backends. Integration tests get real servers, chosen in this order:
 
 1. LIAISON_BOOTSTRAP_SERVERS / LIAISON_SCHEMA_REGISTRY_URL from the environment;
-2. testcontainers (official Kafka image in KRaft mode + Apicurio) when a Docker engine answers;
+2. testcontainers (official Kafka image in KRaft mode + Apicurio), only when asked with
+   LIAISON_TEST_BACKEND=testcontainers: those images run PLAINTEXT, so the security tests FAIL there (loudly,
+   never a silent skip: a green run on them would prove no partner isolation);
 3. otherwise the project's own local servers (`deploy.infra`), started in `.state/test` on their own
    ports (29092.., registry 28081) so they never collide with `make demo`, and stopped at the end.
 
@@ -96,7 +98,9 @@ def get_backend() -> Backend:
         env_bs, env_url = os.environ.get("LIAISON_BOOTSTRAP_SERVERS"), os.environ.get("LIAISON_SCHEMA_REGISTRY_URL")
         if env_bs and env_url:
             _BACKEND = Backend("environment", env_bs, env_url, "LIAISON_BOOTSTRAP_SERVERS/LIAISON_SCHEMA_REGISTRY_URL")
-        elif _docker_answers():
+        elif os.environ.get("LIAISON_TEST_BACKEND") == "testcontainers":
+            if not _docker_answers():
+                raise pytest.UsageError("LIAISON_TEST_BACKEND=testcontainers but no Docker engine answers")
             _BACKEND = _testcontainers_backend()
         else:
             _BACKEND = _local_backend()

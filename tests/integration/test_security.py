@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import stat
@@ -58,7 +59,9 @@ EXPECTED = {
 def secured(bus):
     sec = get_settings().security()
     if sec is None:
-        pytest.skip("the servers in use (LIAISON_BOOTSTRAP_SERVERS or testcontainers) are PLAINTEXT: there is no authentication or ACL to test; the project's own servers are always secured")
+        pytest.fail("the servers in use (LIAISON_BOOTSTRAP_SERVERS or testcontainers) are PLAINTEXT: a green run on "
+                    "them would prove no partner isolation. Run the suite on the project's own (secured) servers, or "
+                    "point LIAISON_SECURITY_PROTOCOL/LIAISON_CREDENTIALS_DIR at a secured cluster.", pytrace=False)
     return sec
 
 
@@ -117,16 +120,43 @@ def test_acl_matrix(secured, principal):
     assert reads == want_r, f"{principal} read"
 
 
-def _login(conf: dict) -> tuple[str, set[str]]:
-    errors: set[str] = set()
-    conf = {"socket.timeout.ms": 3000, "log_level": 0, "error_cb": lambda e: errors.add(e.name()), **conf}
-    a = AdminClient(conf)
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def _login(conf: dict) -> tuple[str, str]:
+    """Try one metadata request; returns (outcome, everything librdkafka reported: errors and log lines).
+
+    The outcome alone cannot tell a refusal from a closed port (both are _TRANSPORT), so the callers assert the
+    text the broker's refusal produces, and a positive control on the same listener shows it was listening."""
+    handler = _Lines()
+    logger = logging.getLogger(f"test-login-{uuid.uuid4().hex[:8]}")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    errors: list[str] = []
+    a = AdminClient({"socket.timeout.ms": 3000, "logger": logger, "error_cb": lambda e: errors.append(f"{e.name()}: {e.str()}"),
+                     **conf})
     try:
         a.list_topics(timeout=4)
-        return "ok", errors
+        outcome = "ok"
     except KafkaException as e:
-        a.poll(0.5)
-        return e.args[0].name(), errors
+        outcome = e.args[0].name()
+    a.poll(0.5)
+    return outcome, "\n".join(errors + handler.lines)
+
+
+def _refused(result: tuple[str, str], evidence: str) -> str:
+    outcome, text = result
+    assert outcome != "ok", text
+    assert "Connection refused" not in text, text  # the listener was there: the broker itself refused
+    assert evidence in text, text
+    return text
 
 
 def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(secured):
@@ -134,18 +164,25 @@ def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(secure
     bs = s.kafka_bootstrap()
     tls = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512", "ssl.ca.location": secured.ca_location}
     user, password = secured.credentials("partner-rus")
+    # positive control on the same listener, before and after the refusals
     assert _login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password})[0] == "ok"
-    # no credentials at all: PLAINTEXT, or TLS without SASL
-    assert _login({"bootstrap.servers": bs})[0] != "ok"
-    assert _login({"bootstrap.servers": bs, "security.protocol": "SSL", "ssl.ca.location": secured.ca_location})[0] != "ok"
-    # a wrong password, an unknown user: the broker refuses the SCRAM login
-    result, errors = _login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password + "x"})
-    assert result != "ok" and "_AUTHENTICATION" in errors
-    result, errors = _login({"bootstrap.servers": bs, **tls, "sasl.username": "nobody", "sasl.password": "x"})
-    assert result != "ok" and "_AUTHENTICATION" in errors
+    # no credentials at all: PLAINTEXT is closed by the broker during the first request (it speaks TLS) ...
+    _refused(_login({"bootstrap.servers": bs}), "connection closed by peer")
+    # ... and TLS without SASL gets through the handshake, then the broker closes it: no login, no request
+    _refused(_login({"bootstrap.servers": bs, "security.protocol": "SSL", "ssl.ca.location": secured.ca_location}),
+             "SSL connection closed by peer")
+    # a wrong password, an unknown user: the broker's own SCRAM refusal
+    scram_refusal = "_AUTHENTICATION: sasl_ssl://"
+    text = _refused(_login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password + "x"}),
+                    "Authentication failed during authentication due to invalid credentials with SASL mechanism "
+                    "SCRAM-SHA-512")
+    assert scram_refusal in text
+    _refused(_login({"bootstrap.servers": bs, **tls, "sasl.username": "nobody", "sasl.password": "x"}),
+             "invalid credentials with SASL mechanism SCRAM-SHA-512")
     # a broker certificate not signed by a CA the client trusts: refused before any password is sent
-    assert _login({"bootstrap.servers": bs, **{**tls, "ssl.ca.location": "probe"}, "sasl.username": user,
-                   "sasl.password": password})[0] != "ok"
+    _refused(_login({"bootstrap.servers": bs, **{**tls, "ssl.ca.location": "probe"}, "sasl.username": user,
+                     "sasl.password": password}), "certificate verify failed")
+    assert _login({"bootstrap.servers": bs, **tls, "sasl.username": user, "sasl.password": password})[0] == "ok"
 
 
 def test_the_controller_listener_is_no_back_door(secured, backend):
@@ -156,10 +193,17 @@ def test_the_controller_listener_is_no_back_door(secured, backend):
     bs = f"127.0.0.1:{controller}"
     admin_user, admin_pw = secured.credentials("admin")
     tls = {"security.protocol": "SASL_SSL", "ssl.ca.location": secured.ca_location}
-    assert _login({"bootstrap.servers": bs})[0] != "ok"  # no PLAINTEXT
-    for mech in ("SCRAM-SHA-512", "PLAIN"):  # the super user's own password does not open it either
-        assert _login({"bootstrap.servers": bs, **tls, "sasl.mechanisms": mech, "sasl.username": admin_user,
-                       "sasl.password": admin_pw})[0] != "ok"
+    # positive control: the static controller user logs in (then a client request is not served there)
+    ctl_user, ctl_pw = secured.credentials("controller")
+    outcome, text = _login({"bootstrap.servers": bs, **tls, "sasl.mechanisms": "PLAIN", "sasl.username": ctl_user,
+                            "sasl.password": ctl_pw})
+    assert outcome == "_UNSUPPORTED_FEATURE" and "_AUTHENTICATION" not in text, text
+    _refused(_login({"bootstrap.servers": bs}), "connection closed by peer")  # no PLAINTEXT
+    # the super user's own password does not open it: SCRAM is not offered, PLAIN knows only the controller
+    _refused(_login({"bootstrap.servers": bs, **tls, "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": admin_user,
+                     "sasl.password": admin_pw}), "Unsupported SASL mechanism: broker's supported mechanisms: PLAIN")
+    _refused(_login({"bootstrap.servers": bs, **tls, "sasl.mechanisms": "PLAIN", "sasl.username": admin_user,
+                     "sasl.password": admin_pw}), "Authentication failed: Invalid username or password")
 
 
 def test_secrets_are_private_and_never_on_a_command_line(secured, backend):
