@@ -20,6 +20,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
+from schemas.named import NamedTypes
 
 from core.topics import topic_for
 from core import serde
@@ -63,17 +64,11 @@ _PROMOTIONS = {
 }
 
 
-def _resolve_named(t, names: dict):
-    if isinstance(t, str) and t in names:
-        return names[t]
+def _resolve_named(t, names: NamedTypes):
+    """The definition a reference means (by full or short name: references may use either), else `t`."""
+    if isinstance(t, str):
+        return names.lookup(t) or t
     return t
-
-
-def _collect_names(t, names: dict) -> None:
-    """Named types of `t` by full name and by short name (references may use either)."""
-    for full, definition in schemas.named_types(t).items():
-        names[full] = definition
-        names[full.rsplit(".", 1)[-1]] = definition
 
 
 def _kind(t) -> str:
@@ -95,11 +90,11 @@ def _label(t) -> str:
     return k
 
 
-def _can_read(reader, writer, rn: dict, wn: dict) -> bool:
+def _can_read(reader, writer, rn: NamedTypes, wn: NamedTypes) -> bool:
     return not _diffs(reader, writer, "", rn, wn)
 
 
-def _diffs(reader, writer, path: str, rn: dict, wn: dict) -> list[str]:
+def _diffs(reader, writer, path: str, rn: NamedTypes, wn: NamedTypes) -> list[str]:
     reader, writer = _resolve_named(reader, rn), _resolve_named(writer, wn)
     rk, wk = _kind(reader), _kind(writer)
     where = path or "<root>"
@@ -152,9 +147,7 @@ def _diffs(reader, writer, path: str, rn: dict, wn: dict) -> list[str]:
 
 def explain(new: dict, old: dict) -> list[str]:
     """Why `new` cannot read data written with `old` (Avro schema resolution), one line per field."""
-    rn, wn = {}, {}
-    _collect_names(new, rn)
-    _collect_names(old, wn)
+    rn, wn = NamedTypes(new), NamedTypes(old)
     return _diffs(new, old, "", rn, wn)
 
 

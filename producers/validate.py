@@ -48,6 +48,7 @@ from pydantic import BaseModel, ValidationError
 import schemas
 from schemas import UnknownMessageType
 from schemas.models import MODELS
+from schemas.named import NamedTypes
 
 __all__ = ["LineError", "ValidationReport", "validate_lines", "validate_file"]
 
@@ -233,31 +234,9 @@ def _json_kind(value: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def _named_types(type_name: str) -> dict[str, Any]:
-    """Every named type defined in the schema of ``type_name``, by short and full name."""
-    named: dict[str, Any] = {}
-
-    def collect(node: Any, namespace: str) -> None:
-        if isinstance(node, list):
-            for branch in node:
-                collect(branch, namespace)
-        elif isinstance(node, dict):
-            kind = node.get("type")
-            if kind in ("record", "enum", "fixed"):
-                ns = node.get("namespace", namespace)
-                named[node["name"]] = node
-                named[f"{ns}.{node['name']}"] = node
-                for child in node.get("fields", []):
-                    collect(child["type"], ns)
-            elif kind == "array":
-                collect(node["items"], namespace)
-            elif kind == "map":
-                collect(node["values"], namespace)
-            elif isinstance(kind, (dict, list)):
-                collect(kind, namespace)
-
-    collect(_schema(type_name), schemas.NAMESPACE)
-    return named
+def _named_types(type_name: str) -> NamedTypes:
+    """Every named type defined in the schema of ``type_name`` (looked up by short or full name)."""
+    return NamedTypes(_schema(type_name), schemas.NAMESPACE)
 
 
 @lru_cache(maxsize=None)
@@ -269,7 +248,7 @@ def _schema(type_name: str) -> dict[str, Any]:
 _HAS_INTS: dict[int, bool] = {}
 
 
-def _needs_range_check(node: Any, named: dict[str, Any]) -> bool:
+def _needs_range_check(node: Any, named: NamedTypes) -> bool:
     """Memoised :func:`_has_ints` (schema nodes come from the cached schemas, so ids are stable)."""
     key = id(node)
     result = _HAS_INTS.get(key)
@@ -278,13 +257,14 @@ def _needs_range_check(node: Any, named: dict[str, Any]) -> bool:
     return result
 
 
-def _has_ints(node: Any, named: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
+def _has_ints(node: Any, named: NamedTypes, seen: frozenset[str] = frozenset()) -> bool:
     """True when ``node`` contains an Avro int/long that is not a logical type (needs a range check)."""
     if isinstance(node, str):
         if node in ("int", "long"):
             return True
-        if node in named and node not in seen:
-            return _has_ints(named[node], named, seen | {node})
+        definition = named.lookup(node)
+        if definition is not None and node not in seen:
+            return _has_ints(definition, named, seen | {node})
         return False
     if isinstance(node, list):
         return any(_has_ints(branch, named, seen) for branch in node)
@@ -300,13 +280,14 @@ def _has_ints(node: Any, named: dict[str, Any], seen: frozenset[str] = frozenset
     return False
 
 
-def _range_errors(node: Any, datum: Any, path: list[str], named: dict[str, Any], out: list[tuple[str, str]]) -> None:
+def _range_errors(node: Any, datum: Any, path: list[str], named: NamedTypes, out: list[tuple[str, str]]) -> None:
     """Append (path, message) for every int/long in ``datum`` (a model or value) out of Avro range."""
     if datum is None:
         return
     if isinstance(node, str):
-        if node in named:
-            node = named[node]
+        definition = named.lookup(node)
+        if definition is not None:
+            node = definition
         elif node in ("int", "long"):
             node = {"type": node}
         else:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SchemaNode", "build_tree", "PRIMITIVES"]
+from schemas.named import PRIMITIVES, NamedTypes
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_NAMED = ("record", "enum", "fixed")
+__all__ = ["SchemaNode", "build_tree", "PRIMITIVES"]
 
 
 @dataclass(eq=False)
@@ -96,30 +95,19 @@ class SchemaNode:
 
 
 def build_tree(schema: dict[str, Any]) -> SchemaNode:
-    """The field tree of a top-level record schema (parsed .avsc JSON)."""
-    named: dict[str, Any] = {}
+    """The field tree of a top-level record schema (parsed .avsc JSON).
+
+    Named types are learnt as the walk meets them (Avro's define-before-use); a reference to a
+    name not defined before it raises :class:`schemas.named.UndefinedNamedType` (a ValueError).
+    """
+    named = NamedTypes()
     namespace = schema.get("namespace", "")
     root = SchemaNode(name=schema["name"], path="", avro_type=schema, kind="record")
     _fill(root, schema, namespace, named, multi=False)
     return root
 
 
-def _full(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-def _resolve(avro_type: Any, namespace: str, named: dict[str, Any]) -> Any:
-    if isinstance(avro_type, str) and avro_type not in PRIMITIVES:
-        full = _full(avro_type, namespace)
-        if full not in named:
-            raise ValueError(f"undefined named type {avro_type!r}")
-        return named[full]
-    if isinstance(avro_type, dict) and avro_type.get("type") in _NAMED:
-        named.setdefault(_full(avro_type["name"], avro_type.get("namespace", namespace)), avro_type)
-    return avro_type
-
-
-def _fill(node: SchemaNode, record: dict[str, Any], namespace: str, named: dict[str, Any], multi: bool) -> None:
+def _fill(node: SchemaNode, record: dict[str, Any], namespace: str, named: NamedTypes, multi: bool) -> None:
     namespace = record.get("namespace", namespace)
     node.record_name = record["name"]
     for fdef in record.get("fields", []):
@@ -131,7 +119,7 @@ def _fill(node: SchemaNode, record: dict[str, Any], namespace: str, named: dict[
         node.children[name] = child
 
 
-def _classify(node: SchemaNode, avro_type: Any, namespace: str, named: dict[str, Any], multi: bool) -> None:
+def _classify(node: SchemaNode, avro_type: Any, namespace: str, named: NamedTypes, multi: bool) -> None:
     t = avro_type
     if isinstance(t, list):
         branches = [b for b in t if b != "null"]
@@ -142,11 +130,11 @@ def _classify(node: SchemaNode, avro_type: Any, namespace: str, named: dict[str,
             node.kind = "other"
             node.multi = multi
             return
-    t = _resolve(t, namespace, named)
+    t = named.resolve(t, namespace)
     if isinstance(t, dict) and t.get("type") == "array":
         node.array = True
         multi = True
-        t = _resolve(t["items"], namespace, named)
+        t = named.resolve(t["items"], namespace)
         if isinstance(t, list) or (isinstance(t, dict) and t.get("type") in ("array", "map")):
             node.kind = "other"
             node.multi = multi

@@ -7,7 +7,8 @@ copies are kept identical (the unit tests check it), so every file can be parsed
 and evolved on its own.
 
 This module only knows about schemas and keys (topic names: core.topics); it imports nothing Kafka-related.
-Typed models live in :mod:`schemas.models`, realistic instances in :mod:`schemas.examples`.
+Typed models live in :mod:`schemas.models`, realistic instances in :mod:`schemas.examples`, the
+resolver of Avro named types in :mod:`schemas.named`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+
+from schemas.named import NamedTypes
 
 __all__ = [
     "SCHEMA_DIR",
@@ -131,22 +134,9 @@ def key_of(name: str, value: Any) -> str:
     return current
 
 
-def named_types(avro_type: Any, ns: str = "", registry: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every named type (record, enum, fixed) defined inside ``avro_type``, by full name."""
-    registry = {} if registry is None else registry
-    if isinstance(avro_type, list):
-        for b in avro_type:
-            named_types(b, ns, registry)
-    elif isinstance(avro_type, dict):
-        kind = avro_type.get("type")
-        if kind in ("record", "enum", "fixed"):
-            ns = avro_type.get("namespace", ns)
-            name = avro_type["name"]
-            registry.setdefault(name if "." in name else f"{ns}.{name}" if ns else name, avro_type)
-            for f in avro_type.get("fields", []):
-                named_types(f["type"], ns, registry)
-        elif kind == "array":
-            named_types(avro_type["items"], ns, registry)
-        elif kind == "map":
-            named_types(avro_type["values"], ns, registry)
-    return registry
+def named_types(avro_type: Any, ns: str = "") -> dict[str, Any]:
+    """Every named type (record, enum, fixed) defined inside ``avro_type``, by full name.
+
+    A thin function over :class:`schemas.named.NamedTypes`, the resolver of named types.
+    """
+    return NamedTypes(avro_type, ns).as_dict()

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas import MESSAGE_TYPES, NAMESPACE, UnknownMessageType, load_schema
+from schemas.named import NamedTypes, UndefinedNamedType
 
 __all__ = [
     # enums
@@ -532,32 +533,20 @@ def _type_label(tp: Any) -> str:
 
 class _Comparator:
     def __init__(self) -> None:
-        self.named: dict[str, dict[str, Any]] = {}
+        # Learns named definitions as the walk meets them (define-before-use).
+        self.named = NamedTypes()
         self.problems: list[str] = []
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    @staticmethod
-    def _full_name(definition: dict[str, Any], namespace: str) -> str:
-        name = definition["name"]
-        if "." in name:
-            return name
-        return f"{definition.get('namespace', namespace)}.{name}"
-
     def resolve(self, avro_type: Any, namespace: str, path: str) -> Any:
         """Resolve named references; register named definitions. None when unresolvable."""
-        if isinstance(avro_type, str):
-            if avro_type in _PRIMITIVES:
-                return avro_type
-            full = avro_type if "." in avro_type else f"{namespace}.{avro_type}"
-            if full not in self.named:
-                self.problem(path, f"schema references undefined named type {avro_type!r}")
-                return None
-            return self.named[full]
-        if isinstance(avro_type, dict) and avro_type.get("type") in ("record", "enum", "fixed"):
-            self.named.setdefault(self._full_name(avro_type, namespace), avro_type)
-        return avro_type
+        try:
+            return self.named.resolve(avro_type, namespace)
+        except UndefinedNamedType as exc:
+            self.problem(path, f"schema references undefined named type {exc.name!r}")
+            return None
 
     def compare(self, avro_type: Any, py_type: Any, path: str, namespace: str) -> None:
         py_type = _strip_annotated(py_type)
