@@ -1,0 +1,102 @@
+"""Typed pydantic models of the liaison messages, written by hand and checked against the .avsc.
+
+The ``.avsc`` files of :mod:`schemas` are the source of truth for the wire format; these models
+add what Avro cannot say (ranges, patterns, ordering of times, non-empty lists) and give
+producers and tests a typed API. The package, one job per module:
+
+* :mod:`~schemas.models.fields` - field types (UTC times, country codes, coordinates) and the base model;
+* :mod:`~schemas.models.enums` - the enums; :mod:`~schemas.models.records` - the shared records;
+* :mod:`~schemas.models.messages` - the message models and :data:`MODELS`;
+* :mod:`~schemas.models.convert` - :func:`to_avro`, :func:`from_avro`, :func:`model_name`;
+* :mod:`~schemas.models.conformance` - :func:`check_models_against_schemas`, run by the unit
+  tests, so models and schemas cannot drift apart silently.
+
+Every name is importable from ``schemas.models`` as before the split.
+"""
+
+from __future__ import annotations
+
+from schemas.models.enums import (
+    AssessedEffect,
+    Classification,
+    MissionStatus,
+    Readiness,
+    SourceReliability,
+    SourceType,
+    TargetCategory,
+    TrafficKind,
+    Trend,
+)
+from schemas.models.fields import (  # noqa: F401 - importable from here as before, not in __all__
+    Bearing,
+    ComponentId,
+    CountryCode,
+    GroupId,
+    LanguageCode,
+    Latitude,
+    Longitude,
+    NonBlankStr,
+    Speed,
+    UtcDatetime,
+)
+from schemas.models.records import (
+    AltitudeBand,
+    Area,
+    Position,
+    SecurityLabel,
+    Subject,
+    TimeWindow,
+    TrafficCount,
+    Waypoint,
+)
+from schemas.models.messages import (
+    MODELS,
+    AirMissionPlan,
+    AirTrack,
+    ForeignFighterReport,
+    GroupLocationReport,
+    LiaisonMessage,
+    LogisticsObservation,
+    MaritimeTrack,
+    StrikeReport,
+)
+from schemas.models.convert import from_avro, model_name, to_avro
+from schemas.models.conformance import check_models_against_schemas, compare_model_to_schema
+
+__all__ = [
+    # enums
+    "Classification",
+    "MissionStatus",
+    "Readiness",
+    "TargetCategory",
+    "AssessedEffect",
+    "SourceType",
+    "SourceReliability",
+    "TrafficKind",
+    "Trend",
+    # shared records
+    "SecurityLabel",
+    "Position",
+    "Area",
+    "TimeWindow",
+    "AltitudeBand",
+    "Waypoint",
+    "Subject",
+    "TrafficCount",
+    # messages
+    "AirMissionPlan",
+    "AirTrack",
+    "MaritimeTrack",
+    "StrikeReport",
+    "GroupLocationReport",
+    "ForeignFighterReport",
+    "LogisticsObservation",
+    "LiaisonMessage",
+    "MODELS",
+    # conversions and checks
+    "to_avro",
+    "from_avro",
+    "model_name",
+    "compare_model_to_schema",
+    "check_models_against_schemas",
+]

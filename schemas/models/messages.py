@@ -1,0 +1,148 @@
+"""The message models, one per message type, and :data:`MODELS` (record name -> model)."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from pydantic import BaseModel, Field, model_validator
+
+from schemas.models.enums import (
+    AssessedEffect,
+    MissionStatus,
+    Readiness,
+    SourceReliability,
+    SourceType,
+    TargetCategory,
+    Trend,
+)
+from schemas.models.fields import Bearing, GroupId, NonBlankStr, Speed, UtcDatetime, _Model
+from schemas.models.records import Area, Position, SecurityLabel, Subject, TimeWindow, TrafficCount, Waypoint
+
+__all__ = [
+    "AirMissionPlan",
+    "AirTrack",
+    "MaritimeTrack",
+    "StrikeReport",
+    "GroupLocationReport",
+    "ForeignFighterReport",
+    "LogisticsObservation",
+    "LiaisonMessage",
+    "MODELS",
+]
+
+
+class AirMissionPlan(_Model):
+    label: SecurityLabel
+    sortie_id: NonBlankStr
+    callsign: NonBlankStr
+    aircraft_type: NonBlankStr
+    aircraft_count: int = Field(ge=1)
+    base: NonBlankStr
+    carrier_based: bool = False
+    status: MissionStatus
+    time_windows: list[TimeWindow] = Field(min_length=1)
+    route: list[Waypoint] = Field(min_length=1)
+    mission_purpose: str
+    target_area: Optional[str] = None
+    weapons_loadout: list[NonBlankStr]
+
+
+class AirTrack(_Model):
+    label: SecurityLabel
+    track_id: NonBlankStr
+    callsign: NonBlankStr
+    time: UtcDatetime
+    position: Position
+    #: Feet above mean sea level; the lowest ground in the theatre (Dead Sea shore) is ~ -1,400 ft.
+    altitude_ft: int = Field(ge=-1500, le=100_000)
+    heading_deg: Bearing
+    speed_kt: Speed
+    sortie_id: Optional[NonBlankStr] = None
+
+
+class MaritimeTrack(_Model):
+    label: SecurityLabel
+    ship_id: NonBlankStr
+    ship_class: NonBlankStr
+    ship_name: NonBlankStr
+    time: UtcDatetime
+    position: Position
+    course_deg: Bearing
+    speed_kt: Speed
+    mission: str
+    readiness: Readiness
+
+
+class StrikeReport(_Model):
+    label: SecurityLabel
+    strike_id: NonBlankStr
+    sortie_id: Optional[NonBlankStr] = None
+    time: UtcDatetime
+    position: Position
+    target_category: TargetCategory
+    group_id: GroupId
+    assessed_effect: AssessedEffect
+    collateral_assessment: str
+    weapon: str
+    launch_platform: str
+
+
+class GroupLocationReport(_Model):
+    label: SecurityLabel
+    report_id: NonBlankStr
+    group_id: GroupId
+    time: UtcDatetime
+    position: Position
+    radius_m: float = Field(ge=0.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    observed_activity: str
+    source_type: SourceType
+    source_reliability: SourceReliability
+
+
+class ForeignFighterReport(_Model):
+    label: SecurityLabel
+    report_id: NonBlankStr
+    subject: Subject
+    affiliation: GroupId
+    last_known_area: Area
+    travel_indicators: list[NonBlankStr]
+    time: UtcDatetime
+
+
+class LogisticsObservation(_Model):
+    label: SecurityLabel
+    observation_id: NonBlankStr
+    area: Area
+    time_bucket_start: UtcDatetime
+    time_bucket_end: UtcDatetime
+    counts: list[TrafficCount]
+    trend: Trend
+
+    @model_validator(mode="after")
+    def _bucket_start_before_end(self) -> LogisticsObservation:
+        if self.time_bucket_start >= self.time_bucket_end:
+            raise ValueError("time_bucket_start must be before time_bucket_end")
+        return self
+
+
+LiaisonMessage = Union[
+    AirMissionPlan,
+    AirTrack,
+    MaritimeTrack,
+    StrikeReport,
+    GroupLocationReport,
+    ForeignFighterReport,
+    LogisticsObservation,
+]
+
+#: Record name -> model, for the message types, in the order of :data:`schemas.MESSAGE_TYPES`.
+MODELS: dict[str, type[BaseModel]] = {
+    "AirMissionPlan": AirMissionPlan,
+    "AirTrack": AirTrack,
+    "MaritimeTrack": MaritimeTrack,
+    "StrikeReport": StrikeReport,
+    "GroupLocationReport": GroupLocationReport,
+    "ForeignFighterReport": ForeignFighterReport,
+    "LogisticsObservation": LogisticsObservation,
+}

@@ -1,0 +1,86 @@
+"""Shared records of the message models: the security label and the records messages are made of."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from typing import Optional
+
+from pydantic import Field, model_validator
+
+from schemas.models.enums import Classification, TrafficKind
+from schemas.models.fields import CountryCode, ComponentId, LanguageCode, Latitude, Longitude, NonBlankStr, UtcDatetime, _Model
+
+__all__ = ["SecurityLabel", "Position", "Area", "TimeWindow", "AltitudeBand", "Waypoint", "Subject", "TrafficCount"]
+
+
+class SecurityLabel(_Model):
+    classification: Classification
+    releasable_to: list[CountryCode] = Field(min_length=1)
+    caveats: list[NonBlankStr] = Field(default_factory=list)
+    originator: ComponentId
+    created_at: UtcDatetime
+    message_id: uuid.UUID
+
+    def releasable_to_nation(self, nation: str) -> bool:
+        """True when ``nation`` (alpha-3) is named in the REL TO list."""
+        return nation in self.releasable_to
+
+
+class Position(_Model):
+    lat: Latitude
+    lon: Longitude
+
+
+class Area(_Model):
+    name: NonBlankStr
+    center: Position
+    radius_km: float = Field(ge=0.0)
+
+
+class TimeWindow(_Model):
+    start: UtcDatetime
+    end: UtcDatetime
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> TimeWindow:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class AltitudeBand(_Model):
+    floor_ft: int = Field(ge=0)
+    ceiling_ft: int
+
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> AltitudeBand:
+        if self.floor_ft >= self.ceiling_ft:
+            raise ValueError("floor_ft must be below ceiling_ft")
+        return self
+
+
+class Waypoint(_Model):
+    name: NonBlankStr
+    position: Position
+    altitude_band: AltitudeBand
+    eta: UtcDatetime
+
+
+class Subject(_Model):
+    name: NonBlankStr
+    subject_ref: NonBlankStr
+    nationality: list[CountryCode]
+    languages: list[LanguageCode]
+    date_of_birth: Optional[date] = None
+
+    @model_validator(mode="after")
+    def _born_in_the_past(self) -> Subject:
+        if self.date_of_birth is not None and self.date_of_birth > datetime.now(timezone.utc).date():
+            raise ValueError("date_of_birth must not be in the future")
+        return self
+
+
+class TrafficCount(_Model):
+    kind: TrafficKind
+    count: int = Field(ge=0)
