@@ -6,9 +6,10 @@ for one partner and, on release, returns the partner's view of it: an allow-list
 whose schema is :meth:`CompiledPolicy.derived_schema`.
 """
 
-from release.compiler import PARTNER_NAMESPACE_PREFIX, CompiledPolicy, load_policies, load_policy
-from release.decision import Decision, decide, released_key
+from release.compiler import load_policies, load_policy
+from release.decision import decide, released_key
 from release.errors import MissingSecret, PolicyError
+from release.model import PARTNER_NAMESPACE_PREFIX, CompiledPolicy, Decision
 from release.secretstore import SecretStore, default_secrets_dir
 
 __all__ = [

@@ -15,10 +15,12 @@ import typer
 from pydantic import ValidationError
 
 import schemas
-from release.compiler import CompiledPolicy, load_policies, load_policy
+from release.compiler import load_policies, load_policy
 from release.decision import decide
+from release.describe import render_policy
 from release.errors import MissingSecret, PolicyError, display_path
 from release.jsonview import to_json
+from release.model import CompiledPolicy
 from release.secretstore import SecretStore
 
 __all__ = ["app", "explain_lines", "render_policy"]
@@ -68,38 +70,6 @@ def check(
     for policy in policies.values():
         typer.echo("")
         typer.echo(render_policy(policy))
-
-
-def render_policy(policy: CompiledPolicy) -> str:
-    """Human description of a compiled policy (used by `policy check`)."""
-    lines = [f"{policy.partner}  {display_path(policy.path)}  version {policy.version}",
-             f"  ceiling {policy.ceiling}; "
-             + (f"REL TO must name {policy.partner}" if policy.require_releasable_to else "REL TO not required")]
-    for name, members in policy.sets.items():
-        lines.append(f"  set {name}: {', '.join(sorted(members))}")
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for entry in policy.describe():
-        by_type.setdefault(entry["type"], []).append(entry)
-    for type_name in schemas.MESSAGE_TYPES:
-        if type_name not in by_type:
-            lines.append(f"  {type_name}: WITHHELD (no rule)")
-            continue
-        lines.append(f"  {type_name}:")
-        for entry in by_type[type_name]:
-            when = " and ".join(entry["conditions"]) if entry["conditions"] else "always"
-            lines.append(f"    rule {entry['rule']}  when {when}")
-            rows = [
-                ("kept", ", ".join(entry["kept"])),
-                ("coarsened", ", ".join(f"{p} to {g:g} deg grid" for p, g in entry["coarsened"].items())),
-                ("bucketed", ", ".join(f"{p} to {s} s" for p, s in entry["bucketed"].items())),
-                ("pseudonymised", ", ".join(entry["pseudonymised"])),
-                ("dropped", ", ".join(entry["dropped"])),
-                ("not named", ", ".join(entry["unnamed"]) + (" (dropped)" if entry["unnamed"] else "")),
-            ]
-            for title, text in rows:
-                if text:
-                    lines.append(f"      {title + ':':15}{text}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- explain

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import schemas
-from release.compiler import CompiledPolicy
+from release.model import CompiledPolicy, Decision
 
 __all__ = ["Decision", "decide", "released_key", "LEVELS"]
 
@@ -16,28 +15,6 @@ LEVELS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What one partner gets of one record.
-
-    ``rule`` is the id of the releasing rule, or for a withhold ``label-ceiling``,
-    ``label-releasability``, ``default-deny`` (no rule for the type, or none matched),
-    ``malformed-record`` (the record does not fit its schema) or ``pseudonymisation-key-missing``.
-    ``reason`` names fields, sets and policy constants only, never a value of the record.
-    ``released`` is the partner view (valid for the policy's derived schema) or None.
-    """
-
-    partner: str
-    decision: Literal["RELEASE", "WITHHOLD"]
-    rule: str
-    reason: str
-    released: dict[str, Any] | None
-
-    @property
-    def is_release(self) -> bool:
-        return self.decision == "RELEASE"
-
-
 def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy) -> Decision:
     """Release or withhold ``record`` (a record dict of message type ``type_name``, as fastavro reads it)
     for ``policy``'s partner. Labels first (ceiling, then REL TO), then the type's rules in order:
@@ -45,20 +22,20 @@ def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy) -> De
     try:
         label = record.get("label")
         if not isinstance(label, dict):
-            return policy._no_label
+            return policy.withhold_no_label
         level = LEVELS.get(label.get("classification"))
         if level is None:
-            return policy._bad_classification
+            return policy.withhold_unknown_classification
         if level > policy.ceiling_level:
-            return policy._above[level]
+            return policy.withhold_above_ceiling[level]
         if policy.require_releasable_to:
             rel = label.get("releasable_to")
             if not isinstance(rel, (list, tuple)) or policy.partner not in rel:
-                return policy._not_rel
+                return policy.withhold_not_releasable
 
-        plan = policy._plans.get(type_name)
+        plan = policy.plans.get(type_name)
         if plan is None:
-            return policy._no_rule_decision(type_name)
+            return policy.withhold_no_rule(type_name)
         fails = None
         for rule in plan.rules:
             fail = None
@@ -68,24 +45,15 @@ def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy) -> De
                     break
             if fail is None:
                 if rule.project is None:
-                    return policy._no_key[(type_name, rule.id)]
+                    return policy.withhold_key_missing(type_name, rule.id)
                 return Decision(policy.partner, "RELEASE", rule.id, rule.release_reason, rule.project(record))
             if fails is None:
-                fails = [f"{rule.id}: {fail}"]
+                fails = [fail]
             else:
-                fails.append(f"{rule.id}: {fail}")
-        return Decision(policy.partner, "WITHHOLD", "default-deny",
-                        f"{type_name}: no rule matched ({'; '.join(fails)})", None)
+                fails.append(fail)
+        return policy.withhold_no_match(type_name, plan.rules, fails)
     except Exception as exc:  # a record that does not fit its schema: withhold, never raise
-        return Decision(policy.partner, "WITHHOLD", "malformed-record",
-                        f"{type_name}: record does not fit the schema ({_describe_error(exc)})", None)
-
-
-def _describe_error(exc: Exception) -> str:
-    # Only the exception type and, for a missing key, the field name: never a value.
-    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
-        return f"missing field {exc.args[0]!r}"
-    return type(exc).__name__
+        return policy.withhold_malformed(type_name, exc)
 
 
 def released_key(type_name: str, released: dict[str, Any]) -> str | None:
