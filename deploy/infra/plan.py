@@ -1,0 +1,82 @@
+"""Where one set of local servers lives: its shape, Kafka nodes and their ports, directories and addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.settings import Settings
+from deploy.infra import security
+from deploy.infra.errors import InfraError
+
+__all__ = ["SHAPES", "KafkaNode", "kafka_nodes", "Plan", "make_plan"]
+
+SHAPES = ("single", "cluster")
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    node_id: int
+    broker_port: int
+    controller_port: int
+
+    @property
+    def name(self) -> str:
+        return f"kafka-{self.node_id}"
+
+
+def kafka_nodes(shape: str, port_base: int) -> list[KafkaNode]:
+    """Port layout: node i listens on port_base + 2(i-1) (clients) and the next port (controller)."""
+    count = 1 if shape == "single" else 3
+    return [KafkaNode(i, port_base + 2 * (i - 1), port_base + 2 * (i - 1) + 1) for i in range(1, count + 1)]
+
+
+@dataclass
+class Plan:
+    shape: str
+    state: Path
+    nodes: list[KafkaNode]
+    registry_port: int
+    registry_mgmt_port: int
+    registry_storage: str
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.nodes)
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def shape_dir(self) -> Path:
+        return self.state / self.shape
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.shape_dir / "logs"
+
+    @property
+    def credentials_dir(self) -> Path:
+        return security.credentials_dir(self.shape_dir)
+
+    def ports(self) -> list[tuple[int, str]]:
+        out = []
+        for n in self.nodes:
+            out += [(n.broker_port, f"{n.name} client listener"), (n.controller_port, f"{n.name} controller listener")]
+        out += [(self.registry_port, "registry HTTP"), (self.registry_mgmt_port, "registry management")]
+        return out
+
+
+def make_plan(settings: Settings, shape: str | None = None, registry_storage: str | None = None) -> Plan:
+    shape = shape or settings.shape
+    if shape not in SHAPES:
+        raise InfraError(f"unknown shape {shape!r}: choose one of {', '.join(SHAPES)}")
+    return Plan(
+        shape=shape,
+        state=Path(settings.state_dir).resolve(),
+        nodes=kafka_nodes(shape, settings.port_base),
+        registry_port=settings.registry_port,
+        registry_mgmt_port=settings.registry_port + 1,
+        registry_storage=registry_storage or settings.registry_storage,
+    )

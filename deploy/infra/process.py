@@ -1,0 +1,163 @@
+"""Server processes: spawning them, recognising ours by their marker, health waits and stopping them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.infra.errors import InfraError
+
+__all__ = ["Proc", "server_marker", "is_ours", "stray_pids", "port_in_use", "tcp_open", "spawn", "java_cmd",
+           "pid_alive", "reap", "log_tail", "wait_healthy", "stop_pids"]
+
+
+@dataclass
+class Proc:
+    name: str
+    kind: str  # kafka | registry
+    pid: int
+    ports: dict[str, int]
+    log: str
+    started_at: float = field(default_factory=time.time)
+
+
+def server_marker(state: Path, name: str) -> str:
+    """The JVM argument that marks a server process as ``name`` of the servers in ``state``."""
+    return f"-Dliaison.server={name}@{state}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_ours(pid: int, state: Path, name: str) -> bool:
+    """The pid is alive and is the server we started (not a recycled pid)."""
+    return (server_marker(state, name) + " ") in (_cmdline(pid) + " ")
+
+
+def stray_pids(state: Path) -> list[int]:
+    """Every live process whose command line carries this state directory's marker."""
+    marker = re.compile(r"-Dliaison\.server=[\w.-]+@" + re.escape(str(state)) + r"(\s|$)")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            cmd = _cmdline(int(entry.name))
+            if "-Dliaison.server=" in cmd and marker.search(cmd):
+                found.append(int(entry.name))
+    return found
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        p = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+        )
+    return p.pid
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def log_tail(log: str | Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(Path(log).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def java_cmd(java: str, heap: str, marker: str, extra: list[str] | None = None) -> list[str]:
+    """The java command line of a server: heap, GC settings and its marker, then ``extra``."""
+    return [
+        java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true", marker, *(extra or []),
+    ]
+
+
+def wait_healthy(proc: Proc, check, timeout: float, what: str) -> None:
+    """Poll ``check()`` until true; fail when the process exits or ``timeout`` passes (``what``: the check, in words)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(proc.pid):
+            reap(proc.pid)
+            raise InfraError(f"{proc.name} exited during start-up; see {proc.log}\n{log_tail(proc.log)}")
+        if check():
+            return
+        time.sleep(0.5)
+    raise InfraError(f"{proc.name} did not become healthy ({what}) within {timeout:.0f}s; see {proc.log}")
+
+
+def stop_pids(pids: list[int], timeout: float) -> list[int]:
+    """SIGTERM each process (group), SIGKILL what still runs after ``timeout``; returns the pids killed."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    remaining = list(pids)
+    while remaining and time.monotonic() < deadline:
+        for pid in remaining:
+            reap(pid)
+        remaining = [p for p in remaining if pid_alive(p)]
+        if remaining:
+            time.sleep(0.2)
+    for pid in remaining:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reap(pid)
+    return remaining
