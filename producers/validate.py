@@ -18,9 +18,13 @@ Rules:
 * Lines that are empty or whitespace only are skipped silently: they are not records (a trailing
   newline or a separating blank line is common in hand-edited files). They are counted in
   :attr:`ValidationReport.blank`.
-* A line that is not valid JSON (including the non-standard ``NaN``/``Infinity`` literals and
-  objects with a duplicated key), or whose JSON value is not an object, is one error with field
-  ``""``.
+* A line that is not valid JSON (including objects with a duplicated key, or arrays/objects
+  nested deeper than :data:`schemas.models.jsontext.MAX_DEPTH`), or whose JSON value is not an
+  object, is one error with field ``""``.
+* Non-finite numbers are refused where they stand: each ``NaN``, ``Infinity``, ``-Infinity`` or
+  number that overflows a double (``1e999``) is one error whose field is its dotted path
+  (``position.lat``); so are integers longer than 64 digits and strings with a lone surrogate
+  escape (not Unicode). The models refuse non-finite floats too (``allow_inf_nan=False``).
 * Otherwise the object is validated by the model; every violation is one error whose field is
   the dotted path of pydantic's location (``label.releasable_to.0``,
   ``route.1.altitude_band``); errors about the record as a whole have field ``""``.
@@ -37,7 +41,6 @@ An unknown type name raises :class:`schemas.UnknownMessageType` before any line 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +51,7 @@ from pydantic import BaseModel, ValidationError
 import schemas
 from schemas import UnknownMessageType
 from schemas.models import MODELS
+from schemas.models.jsontext import JsonTextError, loads_strict
 from schemas.named import NamedTypes
 
 __all__ = ["LineError", "ValidationReport", "validate_lines", "validate_file"]
@@ -166,34 +170,12 @@ def _split_lines(handle: Any) -> Iterator[bytes]:
         yield line.rstrip(b"\n")
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _validate_one(type_name: str, model: type[BaseModel], number: int, text: str) -> BaseModel | list[LineError]:
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except _DuplicateKey as exc:
-        # The key is a field name (structure), not a value: safe to show.
-        return [LineError(number, "", f"invalid JSON: duplicate key {str(exc)!r} in an object")]
-    except json.JSONDecodeError as exc:
-        # JSONDecodeError's message names the position, never the content.
-        return [LineError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")]
-    except ValueError as exc:  # NaN / Infinity
-        return [LineError(number, "", f"invalid JSON: {exc}")]
+        value = loads_strict(text)
+    except JsonTextError as exc:
+        # Messages name the problem and where it is (position, field path), never the content.
+        return [LineError(number, ".".join(map(str, path)), message) for path, message in exc.problems]
     if not isinstance(value, dict):
         return [LineError(number, "", f"expected a JSON object, got {_json_kind(value)}")]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, BinaryIO, Optional
 
 import typer
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from release.compiler import load_policies, load_policy
 from release.decision import decide
 from release.describe import render_policy
 from release.errors import MissingSecret, PolicyError, display_path
+from release.explain_input import MAX_DEPTH, MAX_LINE_BYTES, LineProblem, decode_line, read_lines
 from release.jsonview import to_json
 from release.model import CompiledPolicy
 from release.secretstore import SecretStore
@@ -79,7 +80,9 @@ def check(
 def explain(
     partner: str = typer.Option(..., "--partner", "-p", help="Partner code, e.g. RUS."),
     input_file: str = typer.Option("-", "--input", "-i",
-                                   help='JSON lines {"type": "<RecordName>", "value": {...}}; "-" for stdin.'),
+                                   help='JSON lines {"type": "<RecordName>", "value": {...}}, UTF-8, at most '
+                                        f'{MAX_LINE_BYTES // (1 << 20)} MiB per line and {MAX_DEPTH} levels of '
+                                        'nesting; "-" for stdin.'),
     policies_dir: Optional[Path] = typer.Option(None, "--policies", help="Policy directory (default: <deploy_dir>/policies).",
                                                 show_default=False),
     secrets_dir: Optional[Path] = typer.Option(None, "--secrets", help="Secret key directory (default: <state_dir>/secrets).",
@@ -89,6 +92,10 @@ def explain(
 
     Output: {"decision": "RELEASE"|"WITHHOLD", "rule", "reason", "released"}, or for a line that is not
     a valid record {"decision": "ERROR", "reason": "line N: ..."}.
+
+    Every line is answered, whatever its bytes: a line that is not UTF-8, longer than 1 MiB, nested
+    deeper than 64 levels, not JSON, or holds NaN/Infinity (numbers must be finite) is an ERROR for
+    that line only; the reason names the problem, never the line's values. Output is standard JSON.
     """
     partner = partner.strip().upper()
     directory = _policies_dir(policies_dir)
@@ -109,42 +116,52 @@ def explain(
             _fail(f"cannot load the pseudonymisation key of {partner}: {exc}")
 
     if input_file == "-":
-        stream: TextIO = typer.get_text_stream("stdin")
-        _run(stream, policy)
+        _run(typer.get_binary_stream("stdin"), policy)
     else:
         try:
-            with open(input_file, encoding="utf-8") as stream:
+            with open(input_file, "rb") as stream:
                 _run(stream, policy)
         except OSError as exc:
             _fail(f"cannot read {input_file}: {exc.strerror or exc}")
 
 
-def _run(stream: TextIO, policy: CompiledPolicy) -> None:
-    for result in explain_lines(stream, policy):
-        typer.echo(json.dumps(result, ensure_ascii=False))
+def _run(stream: BinaryIO, policy: CompiledPolicy) -> None:
+    for number, result in enumerate(explain_lines(read_lines(stream), policy), start=1):
+        typer.echo(_dump(number, result))
     sys.stdout.flush()
 
 
+def _dump(number: int, result: dict[str, Any]) -> str:
+    """``result`` as one line of standard JSON (no NaN/Infinity, encodable as UTF-8), else an ERROR line."""
+    try:
+        text = json.dumps(result, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+        return text
+    except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+        return json.dumps(_error(number, f"the answer cannot be written as standard JSON ({type(exc).__name__})"))
+
+
 def explain_lines(lines, policy: CompiledPolicy):
-    """One result dict per input line (see :func:`explain`)."""
+    """One result dict per input line (see :func:`explain`), in order; a line is ``bytes``, ``str`` or
+    :data:`release.explain_input.TOO_LONG`. No line stops the run: any failure is that line's ERROR."""
     for number, line in enumerate(lines, start=1):
-        yield _explain_line(number, line, policy)
+        try:
+            yield _explain_line(number, line, policy)
+        except Exception as exc:  # noqa: BLE001 - one line's failure must not lose the other answers
+            yield _error(number, f"cannot be decided ({type(exc).__name__})")
 
 
 def _error(number: int, message: str) -> dict[str, Any]:
     return {"decision": "ERROR", "reason": f"line {number}: {message}"}
 
 
-def _explain_line(number: int, line: str, policy: CompiledPolicy) -> dict[str, Any]:
+def _explain_line(number: int, line: bytes | str, policy: CompiledPolicy) -> dict[str, Any]:
     from schemas.models import MODELS, to_avro
 
-    text = line.rstrip("\r\n")
-    if not text.strip():
-        return _error(number, "blank line (expected {\"type\": ..., \"value\": {...}})")
     try:
-        item = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _error(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        item = decode_line(number, line)
+    except LineProblem as exc:
+        return _error(number, str(exc))
     if not isinstance(item, dict):
         return _error(number, "expected a JSON object {\"type\": ..., \"value\": {...}}")
     unknown = sorted(set(item) - {"type", "value"})

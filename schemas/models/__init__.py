@@ -9,7 +9,12 @@ producers and tests a typed API. The package, one job per module:
 * :mod:`~schemas.models.messages` - the message models and :data:`MODELS`;
 * :mod:`~schemas.models.convert` - :func:`to_avro`, :func:`from_avro`, :func:`model_name`;
 * :mod:`~schemas.models.conformance` - :func:`check_models_against_schemas`, run by the unit
-  tests, so models and schemas cannot drift apart silently.
+  tests, so models and schemas cannot drift apart silently;
+* :mod:`~schemas.models.jsontext` - :func:`~schemas.models.jsontext.loads_strict`, one line of the
+  JSON form parsed safely (bounded nesting, finite numbers, no duplicate keys), for
+  ``liaison publish`` and ``liaison policy explain``.
+
+Every float field is finite: NaN and Infinity are refused by every model, nested records included.
 
 Every name is importable from ``schemas.models`` as before the split.
 """
@@ -31,11 +36,14 @@ from schemas.models.fields import (  # noqa: F401 - importable from here as befo
     Bearing,
     ComponentId,
     CountryCode,
+    FiniteFloat,
+    Fraction,
     GroupId,
     LanguageCode,
     Latitude,
     Longitude,
     NonBlankStr,
+    NonNegativeFloat,
     Speed,
     UtcDatetime,
 )

@@ -18,6 +18,9 @@ __all__ = [
     "Longitude",
     "Bearing",
     "Speed",
+    "FiniteFloat",
+    "NonNegativeFloat",
+    "Fraction",
 ]
 
 
@@ -48,13 +51,24 @@ GroupId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 #: Identifier of a producing component, lowercase dotted: naval.cvn-group, air.jordan, intel.cell.
 ComponentId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*(?:\.[a-z0-9][a-z0-9-]*)*$")]
 
-Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
-Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
-Bearing = Annotated[float, Field(ge=0.0, lt=360.0)]
-Speed = Annotated[float, Field(ge=0.0)]
+# Every float (Avro float/double) field of every model is one of these types: finite only. NaN and
+# +/-Infinity are refused (allow_inf_nan=False) - they are not JSON, compare false with every bound,
+# and would reach partners as non-standard output. _Model's config refuses them too, as a backstop
+# for a float field declared without one of these types.
+#: Finite float, no other bound.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: Finite float >= 0 (distances, radii).
+NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+#: Finite float in [0, 1] (confidence).
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+Bearing = Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)]
+Speed = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
     # hide_input_in_errors: validation errors name the field path and the rule, never the value,
     # so error text (logs, dead-letter reasons) cannot leak personal or classified content.
-    model_config = ConfigDict(extra="forbid", frozen=False, hide_input_in_errors=True)
+    # allow_inf_nan=False: no float field of any model (nested records included) accepts NaN or Infinity.
+    model_config = ConfigDict(extra="forbid", frozen=False, hide_input_in_errors=True, allow_inf_nan=False)

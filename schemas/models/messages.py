@@ -15,7 +15,7 @@ from schemas.models.enums import (
     TargetCategory,
     Trend,
 )
-from schemas.models.fields import Bearing, GroupId, NonBlankStr, Speed, UtcDatetime, _Model
+from schemas.models.fields import Bearing, Fraction, GroupId, NonBlankStr, NonNegativeFloat, Speed, UtcDatetime, _Model
 from schemas.models.records import Area, Position, SecurityLabel, Subject, TimeWindow, TrafficCount, Waypoint
 
 __all__ = [
@@ -93,8 +93,8 @@ class GroupLocationReport(_Model):
     group_id: GroupId
     time: UtcDatetime
     position: Position
-    radius_m: float = Field(ge=0.0)
-    confidence: float = Field(ge=0.0, le=1.0)
+    radius_m: NonNegativeFloat
+    confidence: Fraction
     observed_activity: str
     source_type: SourceType
     source_reliability: SourceReliability

@@ -9,7 +9,17 @@ from typing import Optional
 from pydantic import Field, model_validator
 
 from schemas.models.enums import Classification, TrafficKind
-from schemas.models.fields import CountryCode, ComponentId, LanguageCode, Latitude, Longitude, NonBlankStr, UtcDatetime, _Model
+from schemas.models.fields import (
+    CountryCode,
+    ComponentId,
+    LanguageCode,
+    Latitude,
+    Longitude,
+    NonBlankStr,
+    NonNegativeFloat,
+    UtcDatetime,
+    _Model,
+)
 
 __all__ = ["SecurityLabel", "Position", "Area", "TimeWindow", "AltitudeBand", "Waypoint", "Subject", "TrafficCount"]
 
@@ -35,7 +45,7 @@ class Position(_Model):
 class Area(_Model):
     name: NonBlankStr
     center: Position
-    radius_km: float = Field(ge=0.0)
+    radius_km: NonNegativeFloat
 
 
 class TimeWindow(_Model):

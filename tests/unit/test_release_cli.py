@@ -174,3 +174,114 @@ def test_explain_with_an_invalid_policy_directory(tmp_path):
     (tmp_path / "pol").mkdir()
     result = runner.invoke(app, ["explain", "--partner", "RUS", "--policies", str(tmp_path / "pol")], input="")
     assert result.exit_code == 2 and "no policy" in result.stderr
+
+
+# --------------------------------------------------------------------------- explain: hostile lines
+
+
+def _refuse_constant(name: str):
+    raise AssertionError(f"non-standard JSON in the output: {name}")
+
+
+def strict_outputs(result) -> list[dict]:
+    """The output lines, each parsed as standard JSON (NaN / Infinity in the output fail the test)."""
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return [json.loads(x, parse_constant=_refuse_constant) for x in result.stdout.splitlines()]
+
+
+def _with_token(type_name: str, field: str, token: str) -> str:
+    value = example(type_name).model_dump(mode="json")
+    value[field] = 123456.5
+    text = line(type_name, value)
+    assert text.count("123456.5") == 1
+    return text.replace("123456.5", token)
+
+
+def hostile_lines() -> list[bytes]:
+    deep = '{"type": "AirTrack", "value": ' + "[" * 1000 + "]" * 1000 + "}"
+    assert 2000 <= len(deep) <= 2100
+    return [
+        line("AirTrack").encode(),
+        deep.encode(),
+        line("StrikeReport").encode()[:40] + b"\xff\xfe\xc3\x28" + line("StrikeReport").encode()[40:],
+        _with_token("AirTrack", "speed_kt", "Infinity").encode(),
+        _with_token("GroupLocationReport", "confidence", "NaN").encode(),
+        line("MaritimeTrack").encode(),
+    ]
+
+
+@pytest.mark.parametrize("source", ["stdin", "file"])
+def test_explain_answers_every_line_of_hostile_input(tmp_path, source):
+    data = b"\n".join(hostile_lines()) + b"\n"
+    if source == "stdin":
+        result = explain(tmp_path, "RUS", data)
+    else:
+        path = tmp_path / "hostile.jsonl"
+        path.write_bytes(data)
+        result = explain(tmp_path, "RUS", "", "--input", str(path))
+    results = strict_outputs(result)
+    assert [r["decision"] for r in results] == ["RELEASE", "ERROR", "ERROR", "ERROR", "ERROR", "RELEASE"]
+    assert [r["rule"] for r in (results[0], results[5])] == ["rus-air-track", "rus-maritime-track"]
+    reasons = {number: results[number - 1]["reason"] for number in (2, 3, 4, 5)}
+    for number, reason in reasons.items():
+        assert set(results[number - 1]) == {"decision", "reason"}
+        assert reason.startswith(f"line {number}: ")
+    assert reasons[2] == "line 2: invalid JSON: nested deeper than 64 levels of arrays/objects"
+    assert reasons[3] == "line 3: not valid UTF-8 (byte 40)"
+    assert reasons[4] == "line 4: value.speed_kt: Infinity is not valid JSON (numbers must be finite)"
+    assert reasons[5] == "line 5: value.confidence: NaN is not valid JSON (numbers must be finite)"
+    assert "RecursionError" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_explain_bounds_the_line_length_and_goes_on(tmp_path):
+    from release.explain_input import MAX_LINE_BYTES
+
+    huge = b'{"type": "AirTrack", "value": "' + b"x" * MAX_LINE_BYTES + b'"}'
+    just_fits = b" " * (MAX_LINE_BYTES - len(line("StrikeReport"))) + line("StrikeReport").encode()
+    assert len(just_fits) == MAX_LINE_BYTES
+    data = b"\n".join([line("AirTrack").encode(), huge, just_fits, huge]) + b"\n" + line("MaritimeTrack").encode()
+    results = strict_outputs(explain(tmp_path, "RUS", data))
+    assert [r["decision"] for r in results] == ["RELEASE", "ERROR", "RELEASE", "ERROR", "RELEASE"]
+    assert results[1]["reason"] == f"line 2: line longer than {MAX_LINE_BYTES} bytes (not read)"
+    assert results[3]["reason"].startswith("line 4: line longer than")
+    assert "xxxx" not in json.dumps(results)
+    import typer
+
+    command = typer.main.get_command(app).commands["explain"]
+    assert "at most 1 MiB per line" in next(p for p in command.params if p.name == "input_file").help
+    assert "longer than 1 MiB" in command.help
+
+
+def test_explain_other_non_finite_and_non_unicode_values(tmp_path):
+    overflow = _with_token("AirTrack", "speed_kt", "1e999")
+    minus = _with_token("AirTrack", "heading_deg", "-Infinity")
+    nested = line("AirTrack").replace('"lat": ', '"lat": NaN, "_": ', 1)
+    surrogate = line("AirTrack").replace('"track_id": "', '"track_id": "\\ud800', 1)
+    duplicate = '{"type": "AirTrack", "type": "StrikeReport", "value": {}}'
+    text = "\n".join([overflow, minus, nested, surrogate, duplicate, line("AirTrack")]) + "\n"
+    results = strict_outputs(explain(tmp_path, "RUS", text))
+    assert [r["decision"] for r in results] == ["ERROR"] * 5 + ["RELEASE"]
+    assert results[0]["reason"] == "line 1: value.speed_kt: number out of range of a double (not finite)"
+    assert results[1]["reason"] == "line 2: value.heading_deg: -Infinity is not valid JSON (numbers must be finite)"
+    assert results[2]["reason"] == "line 3: value.position.lat: NaN is not valid JSON (numbers must be finite)"
+    assert results[3]["reason"] == "line 4: value.track_id: string is not valid Unicode (lone surrogate escape)"
+    assert results[4]["reason"] == "line 5: invalid JSON: duplicate key 'type' in an object"
+
+
+def test_explain_one_failing_line_does_not_stop_the_run(tmp_path, monkeypatch):
+    import release.cli as cli
+
+    real = cli.decide
+
+    def decide(type_name, record, policy):
+        if type_name == "StrikeReport":
+            raise RuntimeError("boom " + record["strike_id"])
+        return real(type_name, record, policy)
+
+    monkeypatch.setattr(cli, "decide", decide)
+    text = "\n".join([line("AirTrack"), line("StrikeReport"), line("MaritimeTrack")]) + "\n"
+    results = strict_outputs(explain(tmp_path, "RUS", text))
+    assert [r["decision"] for r in results] == ["RELEASE", "ERROR", "RELEASE"]
+    assert results[1]["reason"] == "line 2: cannot be decided (RuntimeError)"
+    assert cli._dump(7, {"decision": "RELEASE", "released": {"x": float("nan")}}) == json.dumps(
+        {"decision": "ERROR", "reason": "line 7: the answer cannot be written as standard JSON (ValueError)"})

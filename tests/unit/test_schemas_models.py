@@ -417,3 +417,110 @@ def test_rejects_naive_datetime():
 )
 def test_other_constraints(name, mutate, path):
     assert path in _invalid(name, mutate)
+
+
+# --------------------------------------------------------------------------- non-finite numbers
+
+
+def _double_paths(name: str) -> list[tuple[str | int, ...]]:
+    """Path of every float/double value in the Avro record of the example of ``name`` (every list item)."""
+    from schemas.named import NamedTypes
+
+    schema = schemas.load_schema(name)
+    named = NamedTypes(schema, schemas.NAMESPACE)
+    out: list[tuple[str | int, ...]] = []
+
+    def walk(avro_type: Any, datum: Any, path: tuple) -> None:
+        avro_type = named.resolve(avro_type)
+        if datum is None:
+            return
+        if isinstance(avro_type, list):
+            for branch in avro_type:
+                if branch != "null":
+                    walk(branch, datum, path)
+            return
+        kind = avro_type if isinstance(avro_type, str) else avro_type["type"]
+        if isinstance(kind, (dict, list)):
+            walk(kind, datum, path)
+        elif kind in ("float", "double"):
+            assert isinstance(datum, float), path
+            out.append(path)
+        elif kind == "record":
+            for field in avro_type["fields"]:
+                walk(field["type"], datum[field["name"]], (*path, field["name"]))
+        elif kind == "array":
+            for index, item in enumerate(datum):
+                walk(avro_type["items"], item, (*path, index))
+
+    walk(schema, models.to_avro(example(name)), ())
+    return out
+
+
+def _set(record: dict, path: tuple, value: Any) -> None:
+    target: Any = record
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+
+
+@pytest.mark.parametrize("name", schemas.MESSAGE_TYPES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+def test_every_float_field_of_every_model_refuses_non_finite_values(name, bad):
+    paths = _double_paths(name)
+    assert paths, f"{name} has float/double fields (positions at least)"
+    for path in paths:
+        record = models.to_avro(example(name))
+        _set(record, path, bad)
+        with pytest.raises(ValidationError) as info:
+            models.from_avro(name, record)
+        (error,) = info.value.errors(include_url=False)
+        assert error["loc"] == path
+        assert error["type"] == "finite_number", (path, error)
+
+
+def test_float_fields_are_declared_finite_and_the_base_config_refuses_them_too():
+    # The backstop: a float field added without one of the finite types is still refused.
+    from pydantic import create_model
+
+    from schemas.models.fields import _Model
+
+    assert _Model.model_config["allow_inf_nan"] is False
+    loose = create_model("Loose", __base__=_Model, x=(float, ...))
+    with pytest.raises(ValidationError):
+        loose(x=float("nan"))
+    with pytest.raises(ValidationError):
+        loose(x=float("inf"))
+
+
+def test_from_avro_of_a_decoded_record_with_a_nan_double_raises():
+    # What the forwarder does with a consumed message: fastavro decodes it (NaN is a valid IEEE double
+    # on the wire), schemas.models.from_avro validates it - and must refuse it, with the field path.
+    record = models.to_avro(example("GroupLocationReport"))
+    record["confidence"] = float("nan")
+    record["position"]["lat"] = float("nan")
+    decoded = _roundtrip("GroupLocationReport", record)
+    assert decoded["confidence"] != decoded["confidence"]  # NaN survived the wire
+    with pytest.raises(ValidationError) as info:
+        models.from_avro("GroupLocationReport", decoded)
+    assert {e["loc"] for e in info.value.errors()} == {("confidence",), ("position", "lat")}
+    assert all(e["type"] == "finite_number" for e in info.value.errors())
+    strike = models.to_avro(example("ForeignFighterReport"))
+    strike["last_known_area"]["radius_km"] = float("inf")
+    with pytest.raises(ValidationError) as info:
+        models.from_avro("ForeignFighterReport", _roundtrip("ForeignFighterReport", strike))
+    assert [e["loc"] for e in info.value.errors()] == [("last_known_area", "radius_km")]
+
+
+def test_models_refuse_non_finite_json_too():
+    # pydantic's JSON parser reads the NaN / Infinity tokens as floats; the models still refuse them.
+    import re
+
+    text = example("AirTrack").model_dump_json()
+    for token, field, path in [("Infinity", "speed_kt", ("speed_kt",)), ("NaN", "lat", ("position", "lat")),
+                               ("-Infinity", "lon", ("position", "lon"))]:
+        bad = re.sub(rf'"{field}":[^,}}]+', f'"{field}":{token}', text)
+        assert bad != text
+        with pytest.raises(ValidationError) as info:
+            models.AirTrack.model_validate_json(bad)
+        assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(path, "finite_number")]
+        assert "input_value" not in str(info.value)  # hide_input_in_errors: the value is not echoed

@@ -89,7 +89,6 @@ def test_bad_json_is_one_error_for_the_line():
         ('"AirTrack"', "expected a JSON object, got a string"),
         ("42", "expected a JSON object, got a number"),
         ("null", "expected a JSON object, got null"),
-        ('{"lat": NaN}', "invalid JSON: NaN is not valid JSON"),
         ('{"a": 1, "a": 2}', "invalid JSON: duplicate key 'a' in an object"),
     ],
 )
@@ -183,6 +182,46 @@ def test_integers_beyond_the_avro_range_are_reported_with_their_path():
     counts = line_of("LogisticsObservation", counts__1__count=2**31)
     (error,) = validate_lines("LogisticsObservation", [counts]).errors
     assert error.field == "counts.1.count"
+
+
+def _with_tokens(name: str, **tokens: str) -> str:
+    """The example line of ``name`` with the number at each path (dotted with __) replaced by a raw JSON token."""
+    markers = {path: 123456.5 + index for index, path in enumerate(tokens)}
+    text = line_of(name, **markers)
+    for path, token in tokens.items():
+        assert text.count(str(markers[path])) == 1
+        text = text.replace(str(markers[path]), token)
+    return text
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_tokens_are_refused_with_line_and_field_path(token):
+    good = example("AirMissionPlan").model_dump_json()
+    bad = _with_tokens("AirMissionPlan", route__1__position__lat=token)
+    report = validate_lines("AirMissionPlan", [good, bad, good])
+    assert [number for number, _ in report.valid] == [1, 3]
+    (error,) = report.errors
+    assert (error.line, error.field) == (2, "route.1.position.lat")
+    assert error.message == f"{token} is not valid JSON (numbers must be finite)"
+    assert str(error) == f"line 2: route.1.position.lat: {token} is not valid JSON (numbers must be finite)"
+
+
+def test_every_non_finite_number_of_a_line_is_reported():
+    bad = _with_tokens("GroupLocationReport", confidence="NaN", position__lon="Infinity", radius_m="1e999")
+    errors = validate_lines("GroupLocationReport", [bad]).errors
+    assert [(e.line, e.field) for e in errors] == [(1, "position.lon"), (1, "radius_m"), (1, "confidence")]
+    assert errors[1].message == "number out of range of a double (not finite)" and "999" not in str(errors[1])
+
+
+def test_deep_nesting_and_huge_integers_are_one_error_not_a_crash():
+    deep = '{"label": ' + "[" * 1000 + "]" * 1000 + "}"
+    huge = line_of("AirTrack", altitude_ft=0).replace('"altitude_ft": 0', '"altitude_ft": ' + "9" * 5000)
+    good = example("AirTrack").model_dump_json()
+    report = validate_lines("AirTrack", [deep, good, huge])
+    assert [number for number, _ in report.valid] == [2]
+    assert [(e.line, e.field) for e in report.errors] == [(1, ""), (3, "altitude_ft")]
+    assert report.errors[0].message == "invalid JSON: nested deeper than 64 levels of arrays/objects"
+    assert report.errors[1].message == "integer with more than 64 digits"
 
 
 def test_unknown_type_raises_before_reading():
