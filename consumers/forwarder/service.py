@@ -1,42 +1,41 @@
 """The need-to-know forwarder: internal topics -> per-partner filtered topics, exactly once.
 
-Read top to bottom:
+A thin Kafka service around the pure pipeline (:mod:`consumers.forwarder.pipeline`). Read top to bottom:
 
-    consume a batch  ->  decode each record once (InputDecoder)
-                     ->  for every partner: decide() (pure, release)
-                     ->  produce released views, one audit record per (input, partner), dead letters
-                     ->  commit outputs + consumed offsets in ONE Kafka transaction
+    consume a batch  ->  InRecords (a consumer error stops the service)
+                     ->  pipeline.process(batch, now_ms): decode, decide per partner, views, audits, dead letters
+                     ->  begin the transaction, produce the outputs in order, send the consumed offsets, commit
+                         (an abortable error: abort, rewind to the batch's first offsets, consume it again)
 
 SIGTERM/SIGINT: the current batch's transaction is finished (committed, or aborted on error) and the
 process exits. SIGHUP: policies are reloaded at the next batch boundary; an invalid policy is refused with
 a logged error and the old one stays in force. One stable transactional.id per instance; more instances in
-the same group split the partitions.
+the same group split the partitions. The service owns the registry too: partner and audit schemas are
+registered at start (and partner schemas at reload), and the pipeline gets their encoders.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-import schemas
-
-from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, INTERNAL_TOPICS, partner_topic, topic_for
-from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder, audit_schema
-from release import CompiledPolicy, SecretStore, decide, load_policies, released_key
+from consumers.forwarder.codec import AuditEncoder, InputDecoder, audit_schema
+from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, OutRecord, PartnerPlan, Pipeline, build_plans
 from core import kafka, serde
-from core.serde import Encoder, register_encoder
 from core.logs import get_logger
+from core.serde import Encoder, register_encoder
 from core.settings import Settings, get_settings
+from core.topics import AUDIT_TOPIC, INTERNAL_TOPICS
+from release import SecretStore, load_policies
+
+__all__ = ["BatchStats", "Forwarder", "PartnerPlan", "ensure_partner_keys", "in_records"]
 
 log = get_logger("liaison.forwarder")
-
-_TYPE_HEADERS = {t: ("type", t.encode()) for t in schemas.MESSAGE_TYPES}
 
 
 def ensure_partner_keys(policies_dir: Path, secrets: SecretStore) -> None:
@@ -45,26 +44,19 @@ def ensure_partner_keys(policies_dir: Path, secrets: SecretStore) -> None:
         secrets.ensure(path.stem)
 
 
-@dataclass
-class PartnerPlan:
-    """One partner's compiled policy, its topics and its registered derived schemas."""
-
-    policy: CompiledPolicy
-    topics: dict[str, str]
-    encoders: dict[str, Encoder]
-    version_header: tuple[str, bytes]
-
-
-@dataclass
-class BatchStats:
-    records: int = 0
-    dead_lettered: int = 0
-    counts: Counter = field(default_factory=Counter)  # (partner, type, decision) -> n
-
-    def add(self, other: BatchStats) -> None:
-        self.records += other.records
-        self.dead_lettered += other.dead_lettered
-        self.counts.update(other.counts)
+def in_records(msgs: list) -> list[InRecord]:
+    """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, any other error raised."""
+    out = []
+    for m in msgs:
+        err = m.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                continue
+            raise KafkaException(err)
+        ts_type, ts = m.timestamp()
+        out.append(InRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
+                            ts if ts_type else None))
+    return out
 
 
 class Forwarder:
@@ -83,9 +75,10 @@ class Forwarder:
         self.decoder = InputDecoder(self.client, validate=validate)
         ensure_partner_keys(self.policies_dir, self.secrets)
         # Fail before touching Kafka if a policy is invalid (PolicyError names file, line, field).
-        self.partners = self._plans(load_policies(self.policies_dir, self.secrets))
+        plans = self._plans()
         registered = register_encoder(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
         self.audit = AuditEncoder(registered.schema_id, audit_schema())
+        self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id)
         self.totals = BatchStats()
         self._stop = False
         self._reload = False
@@ -105,103 +98,73 @@ class Forwarder:
 
     # ------------------------------------------------------------------ policies
 
-    def _plans(self, policies: dict[str, CompiledPolicy]) -> dict[str, PartnerPlan]:
-        plans = {}
-        for code, policy in sorted(policies.items()):
-            topics, encoders = {}, {}
-            for type_name in policy.types:
-                topic = partner_topic(code, topic_for(type_name))
-                topics[type_name] = topic
-                encoders[type_name] = register_encoder(self.client, serde.value_subject(topic),
-                                               policy.derived_schema(type_name))
-            plans[code] = PartnerPlan(policy, topics, encoders, ("liaison.policy.version", policy.version.encode()))
-        return plans
+    @property
+    def partners(self) -> dict[str, PartnerPlan]:
+        return self.pipeline.plans
+
+    def _plans(self) -> dict[str, PartnerPlan]:
+        return build_plans(load_policies(self.policies_dir, self.secrets), self._registered_encoder)
+
+    def _registered_encoder(self, topic: str, schema: dict) -> Encoder:
+        """The pipeline's encoder factory: register a partner's derived schema for its topic (idempotent)."""
+        return register_encoder(self.client, serde.value_subject(topic), schema)
 
     def reload_policies(self) -> bool:
         """Swap in freshly loaded policies; on any error keep the ones in force."""
         try:
-            plans = self._plans(load_policies(self.policies_dir, self.secrets))
+            plans = self._plans()
         except Exception as e:  # noqa: BLE001 - PolicyError, registry refusal: all mean "refuse"
             log.error("policy reload refused", error=str(e), policies_dir=str(self.policies_dir),
                       in_force={c: p.policy.version for c, p in self.partners.items()})
             return False
-        self.partners = plans
+        self.pipeline.plans = plans
         log.info("policies reloaded", versions={c: p.policy.version for c, p in plans.items()})
         return True
 
     # ------------------------------------------------------------------ one batch
 
-    def process(self, msgs: list) -> tuple[BatchStats, dict[tuple[str, int], int]]:
-        """Produce everything for `msgs` into the open transaction; returns stats and next offsets."""
-        stats = BatchStats()
-        offsets: dict[tuple[str, int], int] = {}
-        produce = self._produce
-        now_ms = int(time.time() * 1000)
-        decode = self.decoder.decode
-        partners = list(self.partners.items())
-        audit_encode = self.audit.encode
-        tid = self.transactional_id
-        counts = stats.counts
-        type_headers = _TYPE_HEADERS
-        for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(err)
-            topic, part, off = msg.topic(), msg.partition(), msg.offset()
-            offsets[(topic, part)] = off + 1
-            stats.records += 1
-            try:
-                type_name, record = decode(topic, msg.value())
-            except DecodeError as e:
-                self._dead_letter(msg, e, now_ms, stats)
-                continue
-            label = record["label"]
-            message_id = str(label["message_id"])
-            mid = message_id.encode()
-            for code, plan in partners:
-                d = decide(type_name, record, plan.policy)
-                out_topic = None
-                if d.released is not None:
-                    out_topic = plan.topics[type_name]
-                    key = released_key(type_name, d.released)
-                    produce(out_topic, plan.encoders[type_name].encode(d.released), key.encode() if key else None,
-                            [plan.version_header, ("message_id", mid), type_headers[type_name],
-                             ("rule", d.rule.encode())])
-                counts[(code, type_name, d.decision)] += 1
-                produce(AUDIT_TOPIC, audit_encode(topic, part, off, message_id, type_name, code, d.decision, d.rule,
-                                                  d.reason, plan.policy.version, out_topic, now_ms, tid), mid, None)
-        return stats, offsets
+    def _forward(self, msgs: list) -> None:
+        """One batch: the pipeline's outputs and the consumed offsets in one transaction."""
+        try:
+            batch = in_records(msgs)
+            result = self.pipeline.process(batch, int(time.time() * 1000))
+        except BaseException:
+            self._rewind(msgs)
+            raise
+        if not batch:
+            return
+        self.producer.begin_transaction()
+        try:
+            log.info("batch begun", records=result.stats.records, outputs=len(result.outputs),
+                     transactional_id=self.transactional_id)
+            self._produce(result.outputs)
+        except BaseException:
+            self.producer.abort_transaction(30)
+            self._rewind(msgs)
+            raise
+        if self._commit(msgs, result):
+            self.totals.add(result.stats)
+            self._log_batch(result.stats)
+            for listener in self.listeners:
+                listener(result.stats)
 
-    def _dead_letter(self, msg, error: DecodeError, now_ms: int, stats: BatchStats) -> None:
-        topic, part, off = msg.topic(), msg.partition(), msg.offset()
-        headers = list(msg.headers() or []) + [
-            ("liaison.dlq.error", str(error).encode()), ("liaison.dlq.stage", error.stage.encode()),
-            ("liaison.dlq.source.topic", topic.encode()), ("liaison.dlq.source.partition", str(part).encode()),
-            ("liaison.dlq.source.offset", str(off).encode()), ("liaison.dlq.forwarder", self.transactional_id.encode())]
-        self._produce(DEADLETTER_TOPIC, msg.value(), msg.key(), headers)
-        stats.dead_lettered += 1
-        coord = f"{topic}/{part}/{off}".encode()
-        for code, plan in self.partners.items():
-            stats.counts[(code, "?", "DEAD_LETTER")] += 1
-            self._produce(AUDIT_TOPIC, self.audit.encode(
-                topic, part, off, None, None, code, "DEAD_LETTER", "dead-letter", f"{error.stage}: {error}"[:500],
-                plan.policy.version, DEADLETTER_TOPIC, now_ms, self.transactional_id), coord, None)
-
-    def _produce(self, topic: str, value: bytes | None, key: bytes | None, headers) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, headers=headers)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
+    def _produce(self, outputs: list[OutRecord]) -> None:
+        """Into the open transaction, in order; a full local queue is drained, never an error."""
+        produce = self.producer.produce
+        for out in outputs:
+            while True:
+                try:
+                    # timestamp 0: the producer stamps the record (the pipeline leaves it None)
+                    produce(out.topic, out.value, out.key, headers=out.headers, timestamp=out.timestamp or 0)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
 
     # ------------------------------------------------------------------ transactions
 
-    def _commit(self, msgs: list, stats: BatchStats, offsets: dict[tuple[str, int], int]) -> bool:
+    def _commit(self, msgs: list, result: BatchResult) -> bool:
         """Commit the open transaction with the batch's offsets; on an abortable error abort and rewind."""
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        tps = [TopicPartition(t, p, o) for (t, p), o in result.offsets.items()]
         try:
             if tps:
                 self.producer.send_offsets_to_transaction(tps, self.consumer.consumer_group_metadata(), 30)
@@ -217,7 +180,8 @@ class Forwarder:
             err = e.args[0]
             if err.fatal() or not (err.txn_requires_abort() or err.retriable()):
                 raise
-            log.warning("transaction aborted, batch will be reprocessed", error=err.str(), records=stats.records)
+            log.warning("transaction aborted, batch will be reprocessed", error=err.str(),
+                        records=result.stats.records)
             self.producer.abort_transaction(30)
             self._rewind(msgs)
             return False
@@ -252,6 +216,9 @@ class Forwarder:
         self.consumer.subscribe(list(INTERNAL_TOPICS))
         log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id,
                  partners={c: p.policy.version for c, p in self.partners.items()})
+        # Start-up objects (schemas, policies, clients) live as long as the process: keep the collections that
+        # each batch's outputs trigger from walking them again and again.
+        gc.freeze()
         started = last_data = time.monotonic()
         try:
             while not self._stop:
@@ -269,18 +236,7 @@ class Forwarder:
                 last_data = now
                 if self.first_batch_at is None:
                     self.first_batch_at = time.perf_counter()
-                self.producer.begin_transaction()
-                try:
-                    stats, offsets = self.process(msgs)
-                except BaseException:
-                    self.producer.abort_transaction(30)
-                    self._rewind(msgs)
-                    raise
-                if self._commit(msgs, stats, offsets):
-                    self.totals.add(stats)
-                    self._log_batch(stats)
-                    for listener in self.listeners:
-                        listener(stats)
+                self._forward(msgs)
         finally:
             self.close()
         return self.totals

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
@@ -38,6 +40,49 @@ def start_forwarder(group: str, instance: str, *extra: str, policies=POLICIES) -
     return subprocess.Popen([LIAISON, "forward", "--group", group, "--instance", instance,
                              "--policies", str(policies), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+
+
+class ForwarderLog:
+    """A forwarder subprocess's stderr (one JSON event per line), read as it comes so a test can wait for
+    events. Take the whole text with finish() once the process has exited."""
+
+    def __init__(self, p: subprocess.Popen):
+        self.lines: list[str] = []
+        self.events: list[str] = []  # the "event" of each line ("" for a line that is not JSON)
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(p.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            try:
+                event = json.loads(line).get("event", "")
+            except (ValueError, AttributeError):
+                event = ""
+            with self._cond:
+                self.lines.append(line)
+                self.events.append(event)
+                self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def count(self, event: str) -> int:
+        with self._cond:
+            return self.events.count(event)
+
+    def wait_for(self, event: str, n: int = 1, timeout: float = 120.0) -> None:
+        """Until the forwarder has logged `event` n times; fails if it exits or times out first."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.events.count(event) >= n or self._closed, timeout):
+                raise AssertionError(f"no {event!r} x{n} within {timeout:.0f}s:\n{''.join(self.lines[-20:])}")
+            if self.events.count(event) < n:
+                raise AssertionError(f"the forwarder exited before {event!r} x{n}:\n{''.join(self.lines[-20:])}")
+
+    def finish(self, timeout: float = 30.0) -> str:
+        self._thread.join(timeout)
+        return "".join(self.lines)
 
 
 def run_forwarder(group: str, instance: str, idle: float = 4.0, timeout: float = 300) -> str:
@@ -195,13 +240,25 @@ def test_crash_kill_9_five_times_then_exactly_once(bus):
     sim = Simulator({"naval", "air", "intel"}, seed=99, start=__import__("datetime").datetime.now(
         __import__("datetime").timezone.utc))
     sent = publish([m for _, m in sim.events(1000.0, 30.0)])
-    rng = random.Random(5)
-    for _ in range(5):
+    # Where each kill lands: right after the n-th batch's transaction was begun (before its commit), or
+    # right after the n-th commit (between transactions), or before any batch.
+    kills = [("batch begun", 1), ("batch committed", 2), ("batch begun", 2), ("forwarder started", 1),
+             ("batch begun", 3)]
+    in_transaction = []
+    for event, n in kills:
         p = start_forwarder(group, instance)
-        time.sleep(rng.uniform(2.0, 5.0))
+        logs = ForwarderLog(p)
+        logs.wait_for(event, n)
         p.send_signal(signal.SIGKILL)
         p.wait(30)
-        p.stdout.close(), p.stderr.close()
+        logs.finish()
+        p.stdout.close()
+        # the last transaction event it logged before it died: "batch begun" = killed with a transaction open
+        # (begun, outputs being produced or committed, never logged committed; the only false positive, a kill
+        # between commit_transaction() returning and its log line, is microseconds against a batch's tens of ms)
+        last = [e for e in logs.events if e in ("batch begun", "batch committed")][-1:]
+        in_transaction.append(last == ["batch begun"])
+    assert sum(in_transaction) >= 1, f"no kill landed while a transaction was open: {list(zip(kills, in_transaction))}"
     run_forwarder(group, instance, idle=5)
     msgs = read_between(start, end_offsets(ALL), timeout=300)
     expected = expected_releases(sent)
@@ -267,6 +324,7 @@ def test_sighup_reloads_policies_and_refuses_an_invalid_one(bus, tmp_path):
     shutil.copytree(POLICIES, pol)
     group, instance = fresh_group()
     p = start_forwarder(group, instance, policies=pol)
+    logs = ForwarderLog(p)
     try:
         def send_tracks(n):
             start = end_offsets(ALL)
@@ -295,7 +353,7 @@ def test_sighup_reloads_policies_and_refuses_an_invalid_one(bus, tmp_path):
         (pol / "RUS.yaml").write_text(text.replace("classification_ceiling: CONFIDENTIAL",
                                                    "classification_ceiling: CONFIDENTIAL\nbogus_key: 1"))
         p.send_signal(signal.SIGHUP)
-        time.sleep(1.5)  # reloads happen at a batch boundary
+        logs.wait_for("policy reload refused", timeout=60)  # reloads happen at a batch boundary
         still = {header(m, "liaison.policy.version") for m in by_partner(send_tracks(300))["RUS"]}
         assert still == before and p.poll() is None
         # a valid change is taken: a new version hash on released records
@@ -303,14 +361,17 @@ def test_sighup_reloads_policies_and_refuses_an_invalid_one(bus, tmp_path):
         (pol / "RUS.yaml").write_text(text.replace("classification_ceiling: CONFIDENTIAL",
                                                    "classification_ceiling: SECRET"))
         p.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        logs.wait_for("policies reloaded", timeout=60)
         after = {header(m, "liaison.policy.version") for m in by_partner(send_tracks(300))["RUS"]}
         assert after and after.isdisjoint(before)
     finally:
         p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=60)
+        p.wait(60)
+        err = logs.finish()
+        p.stdout.close()
     assert p.returncode == 0
-    assert "policy reload refused" in err and "bogus_key" in err
+    assert logs.count("policy reload refused") == 1 and logs.count("policies reloaded") == 1
+    assert "bogus_key" in err
     assert "policies reloaded" in err
 
 

@@ -1,0 +1,392 @@
+"""The forwarder's pipeline without a broker or a registry server: synthetic batches (the simulator, the
+examples of every type, poison pills) framed with an in-memory registry, through the partner policies of
+deploy/policies. Expected outputs are built independently here (fastavro's writer, release.decide)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+
+import fastavro
+import pytest
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+import schemas
+from consumers.forwarder.codec import AuditEncoder, InputDecoder, audit_schema
+from consumers.forwarder.pipeline import BatchResult, InRecord, OutRecord, Pipeline, build_plans
+from core import REPO_ROOT, serde
+from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, partner_topic, topic_for
+from producers.simulate import Simulator
+from release import SecretStore, decide, load_policies, released_key
+from schemas.examples import BASE_TIME, example
+from schemas.models import model_name, to_avro
+
+pytestmark = pytest.mark.unit
+
+POLICIES = REPO_ROOT / "deploy" / "policies"
+NOW = 1_795_454_354_805
+FORWARDER = "liaison-forwarder-unit"
+AUDIT = fastavro.parse_schema(audit_schema())
+
+
+class FakeRegistry:
+    """Subjects and ids in memory; ``get_schema(id).schema_str`` as InputDecoder asks a registry client."""
+
+    class _Schema:
+        def __init__(self, text: str):
+            self.schema_str = text
+
+    def __init__(self):
+        self.texts: dict[int, str] = {}
+        self.subjects: dict[tuple[str, str], int] = {}
+
+    def register(self, subject: str, schema: str | dict) -> int:
+        text = schema if isinstance(schema, str) else json.dumps(schema)
+        if (subject, text) not in self.subjects:
+            self.subjects[(subject, text)] = 1 + len(self.texts)
+            self.texts[1 + len(self.texts)] = text
+        return self.subjects[(subject, text)]
+
+    def get_schema(self, schema_id: int):
+        if schema_id not in self.texts:
+            raise SchemaRegistryError(404, 40403, f"Schema {schema_id} not found")
+        return self._Schema(self.texts[schema_id])
+
+    def encoder_for(self, topic: str, schema: dict) -> serde.Encoder:
+        """The pipeline's encoder factory, as the service's (register under <topic>-value), in memory."""
+        return serde.Encoder(self.register(serde.value_subject(topic), schema), schema)
+
+
+@dataclass
+class Env:
+    registry: FakeRegistry
+    secrets: SecretStore
+    policies: dict
+    plans: dict
+    audit: AuditEncoder
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(InputDecoder(self.registry), self.audit, self.plans, FORWARDER)
+
+    def frame(self, type_name: str, record: dict) -> bytes:
+        sid = self.registry.register(serde.value_subject(topic_for(type_name)), schemas.schema_str(type_name))
+        return serde.frame(sid, write(schemas.load_schema(type_name), record))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> Env:
+    secrets = SecretStore(tmp_path_factory.mktemp("secrets"))
+    for path in POLICIES.glob("*.yaml"):
+        secrets.ensure(path.stem)
+    registry = FakeRegistry()
+    for t in schemas.MESSAGE_TYPES:  # the producers' schemas come first, as on the bus
+        registry.register(serde.value_subject(topic_for(t)), schemas.schema_str(t))
+    policies = load_policies(POLICIES, secrets)
+    plans = build_plans(policies, registry.encoder_for)
+    audit = AuditEncoder(registry.register(serde.value_subject(AUDIT_TOPIC), audit_schema()), audit_schema())
+    return Env(registry, secrets, policies, plans, audit)
+
+
+def write(schema: dict, record: dict) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), record)
+    return buf.getvalue()
+
+
+def read_audit(value: bytes) -> dict:
+    assert value[:5] == serde.HEADER.pack(0, value_id(value))
+    audit = fastavro.schemaless_reader(io.BytesIO(value[5:]), AUDIT)
+    audit["decided_at"] = int(audit["decided_at"].timestamp() * 1000)
+    return audit
+
+
+def value_id(value: bytes) -> int:
+    return serde.HEADER.unpack_from(value)[1]
+
+
+# ---------------------------------------------------------------------------------------------- batches
+
+
+def records_of(env: Env, models, partitions: int = 3, seed: int = 1) -> list[InRecord]:
+    """InRecords as the publisher writes them, spread over partitions; offsets have gaps (commit markers)."""
+    rng = random.Random(seed)
+    next_offset: dict[tuple[str, int], int] = {}
+    out = []
+    for m in models:
+        name = model_name(m)
+        topic, part = topic_for(name), rng.randrange(partitions)
+        off = next_offset.get((topic, part), 1000 * part) + rng.choice((0, 0, 0, 1))
+        next_offset[(topic, part)] = off + 1
+        mid = str(m.label.message_id).encode()
+        out.append(InRecord(topic, part, off, schemas.key_of(name, m).encode(), env.frame(name, to_avro(m)),
+                            [("message_id", mid), ("type", name.encode())], 1_700_000_000_000 + off))
+    return out
+
+
+def simulated(n_seconds: float = 4.0, seed: int = 11) -> list:
+    sim = Simulator({"naval", "air", "intel"}, seed=seed, start=BASE_TIME)
+    return [m for _, m in sim.events(200.0, n_seconds)]
+
+
+# ---------------------------------------------------------------------------------------------- expectations
+
+
+def expected_outputs(env: Env, rec: InRecord) -> list[OutRecord]:
+    """What the forwarder produces for one good input: per partner (in code order) its view if released,
+    then its audit. Built from the input bytes with fastavro and decide(), not with the pipeline's encoders."""
+    sid = value_id(rec.value)
+    type_name = json.loads(env.registry.texts[sid])["name"]
+    record = fastavro.schemaless_reader(io.BytesIO(rec.value[5:]), schemas.parsed_schema(type_name))
+    mid = str(record["label"]["message_id"])
+    out = []
+    for code in sorted(env.policies):
+        policy = env.policies[code]
+        d = decide(type_name, record, policy)
+        out_topic = None
+        if d.released is not None:
+            out_topic = partner_topic(code, rec.topic)
+            schema = policy.derived_schema(type_name)
+            view_id = env.registry.subjects[(serde.value_subject(out_topic), json.dumps(schema))]
+            key = released_key(type_name, d.released)
+            out.append(OutRecord(out_topic, key.encode() if key else None,
+                                 serde.frame(view_id, write(schema, d.released)),
+                                 [("liaison.policy.version", policy.version.encode()), ("message_id", mid.encode()),
+                                  ("type", type_name.encode()), ("rule", d.rule.encode())]))
+        audit = dict(input_topic=rec.topic, input_partition=rec.partition, input_offset=rec.offset, message_id=mid,
+                     message_type=type_name, partner=code, decision=d.decision, rule=d.rule, reason=d.reason,
+                     policy_version=policy.version, output_topic=out_topic, decided_at=NOW, forwarder=FORWARDER)
+        out.append(OutRecord(AUDIT_TOPIC, mid.encode(), serde.frame(env.audit.schema_id, write(audit_schema(), audit)),
+                             None))
+    return out
+
+
+def per_partner(result: BatchResult) -> dict[str, Counter]:
+    out: dict[str, Counter] = {}
+    for (code, _type, decision), n in result.stats.counts.items():
+        out.setdefault(code, Counter())[decision] += n
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- plans
+
+
+def test_plans_cover_every_partner_of_deploy_policies(env):
+    assert set(env.plans) == {p.stem for p in POLICIES.glob("*.yaml")} == {"RUS", "USA"}
+    assert list(env.plans) == sorted(env.plans)
+    for code, plan in env.plans.items():
+        assert plan.version_header == ("liaison.policy.version", env.policies[code].version.encode())
+        assert set(plan.topics) == set(plan.encoders) == set(env.policies[code].types)
+        for type_name, topic in plan.topics.items():
+            assert topic == partner_topic(code, topic_for(type_name))
+            assert plan.encoders[type_name].schema_id == env.registry.subjects[
+                (serde.value_subject(topic), json.dumps(env.policies[code].derived_schema(type_name)))]
+
+
+def test_plans_are_built_the_same_way_at_reload_and_a_changed_policy_shows_in_the_version_header(env, tmp_path):
+    again = build_plans(load_policies(POLICIES, env.secrets), env.registry.encoder_for)
+    assert {c: (p.topics, {t: e.schema_id for t, e in p.encoders.items()}, p.version_header)
+            for c, p in again.items()} == {c: (p.topics, {t: e.schema_id for t, e in p.encoders.items()},
+                                               p.version_header) for c, p in env.plans.items()}
+    changed = tmp_path / "policies"
+    shutil.copytree(POLICIES, changed)
+    text = (changed / "RUS.yaml").read_text()
+    assert "classification_ceiling: CONFIDENTIAL" in text
+    (changed / "RUS.yaml").write_text(text.replace("classification_ceiling: CONFIDENTIAL",
+                                                   "classification_ceiling: SECRET"))
+    pipeline = env.pipeline()
+    batch = records_of(env, simulated(2.0, seed=5))
+    before = pipeline.process(batch, NOW)
+    pipeline.plans = build_plans(load_policies(changed, env.secrets), env.registry.encoder_for)
+    after = pipeline.process(batch, NOW)
+    rus = env.policies["RUS"].version.encode()
+    new = pipeline.plans["RUS"].version_header[1]
+    assert new != rus
+    assert {dict(o.headers)["liaison.policy.version"] for o in before.views if ".rus." in o.topic} == {rus}
+    assert {dict(o.headers)["liaison.policy.version"] for o in after.views if ".rus." in o.topic} == {new}
+    assert per_partner(after)["RUS"]["RELEASE"] >= per_partner(before)["RUS"]["RELEASE"]
+    assert [o for o in after.outputs if ".usa." in o.topic] == [o for o in before.outputs if ".usa." in o.topic]
+
+
+# ---------------------------------------------------------------------------------------------- releases
+
+
+def test_simulated_batch_every_partner_gets_decide_of_each_record_byte_for_byte(env):
+    batch = records_of(env, simulated())
+    result = env.pipeline().process(batch, NOW)
+    assert result.outputs == [o for rec in batch for o in expected_outputs(env, rec)]
+    assert result.dead_letters == [] and result.stats.dead_lettered == 0
+    for code, counts in per_partner(result).items():  # the policies do decide: both ways for both partners
+        assert counts["RELEASE"] > 0 and counts["WITHHOLD"] > 0, code
+
+
+@pytest.mark.parametrize("type_name", schemas.MESSAGE_TYPES)
+def test_an_example_of_every_type_released_views_equal_decide(env, type_name):
+    model = example(type_name)
+    [rec] = records_of(env, [model])
+    result = env.pipeline().process([rec], NOW)
+    assert result.outputs == expected_outputs(env, rec)
+    views = {o.topic.split(".")[2].upper(): o for o in result.views}
+    for code, policy in env.policies.items():
+        d = decide(type_name, to_avro(model), policy)
+        if d.released is None:
+            assert code not in views
+            continue
+        view = views[code]
+        got = fastavro.schemaless_reader(io.BytesIO(view.value[5:]),
+                                         fastavro.parse_schema(policy.derived_schema(type_name)))
+        assert json.loads(json.dumps(got, default=str)) == json.loads(json.dumps(d.released, default=str))
+        assert view.topic == partner_topic(code, topic_for(type_name))
+
+
+def test_one_audit_per_input_and_partner_with_the_decision_and_the_clock(env):
+    batch = records_of(env, simulated(2.0, seed=3))
+    result = env.pipeline().process(batch, NOW + 7)
+    audits = [read_audit(o.value) for o in result.audits]
+    assert Counter((a["input_topic"], a["input_partition"], a["input_offset"], a["partner"]) for a in audits) == \
+        Counter((r.topic, r.partition, r.offset, code) for r in batch for code in env.plans)
+    assert {a["decided_at"] for a in audits} == {NOW + 7}
+    assert {a["forwarder"] for a in audits} == {FORWARDER}
+    released = Counter(a["output_topic"] for a in audits if a["decision"] == "RELEASE")
+    assert released == Counter(o.topic for o in result.views)
+    assert all(a["output_topic"] is None for a in audits if a["decision"] == "WITHHOLD")
+    # same batch, same clock: the same bytes
+    assert env.pipeline().process(batch, NOW + 7).outputs == result.outputs
+
+
+def test_an_empty_batch_has_no_outputs_and_no_offsets(env):
+    result = env.pipeline().process([], NOW)
+    assert (result.outputs, result.offsets, result.stats.records, result.stats.counts) == ([], {}, 0, Counter())
+
+
+# ---------------------------------------------------------------------------------------------- dead letters
+
+
+def _air(env: Env, **changes) -> bytes:
+    return env.frame("AirTrack", {**to_avro(example("AirTrack")), **changes})
+
+
+def _view_id(env: Env) -> int:
+    policy = env.policies["RUS"]
+    return env.registry.subjects[(serde.value_subject(partner_topic("RUS", topic_for("AirTrack"))),
+                                  json.dumps(policy.derived_schema("AirTrack")))]
+
+
+PILLS = {  # kind -> (topic type, value from env, stage, words in liaison.dlq.error)
+    "too-short": ("AirTrack", lambda env: b"\x00\x00\x01", "framing", "fewer than the 5-byte"),
+    "tombstone": ("AirTrack", lambda env: None, "framing", "tombstone"),
+    "wrong-magic": ("AirTrack", lambda env: b"\x07" + bytes(20), "framing", "magic byte is 0x07"),
+    "unknown-id": ("AirTrack", lambda env: serde.frame(987654, b"\x02\x04abc"), "schema",
+                   "schema id 987654 unknown to the registry"),
+    "audit-id": ("AirTrack", lambda env: serde.frame(env.audit.schema_id, b"\x00"), "schema",
+                 "not a liaison message type"),
+    "partner-view-id": ("AirTrack", lambda env: serde.frame(_view_id(env), b"\x00"), "schema",
+                        "not a liaison message type"),
+    "wrong-topic": ("MaritimeTrack", lambda env: _air(env), "schema", "AirTrack record on"),
+    "corrupt-body": ("AirTrack", lambda env: _air(env)[:-9], "avro", "does not decode"),
+    "trailing-bytes": ("AirTrack", lambda env: _air(env) + b"\x00", "avro", "1 trailing byte(s)"),
+    "invalid": ("AirTrack", lambda env: _air(env, altitude_ft=200_000), "validation", "invalid record: altitude_ft"),
+}
+
+
+@pytest.mark.parametrize("kind", PILLS)
+def test_dead_letters_keep_the_original_bytes_and_say_where_decoding_failed(env, kind):
+    type_name, value_of, stage, words = PILLS[kind]
+    good = records_of(env, [example("AirTrack"), example("MaritimeTrack")])
+    pill = InRecord(topic_for(type_name), 4, 77, b"pill-" + kind.encode(), value_of(env),
+                    [("origin", b"test"), ("empty", None)], 1_700_000_000_000)
+    result = env.pipeline().process([good[0], pill, good[1]], NOW)
+    [dead] = result.dead_letters
+    assert (dead.topic, dead.key, dead.value, dead.timestamp) == (DEADLETTER_TOPIC, pill.key, pill.value, None)
+    error = dict(dead.headers)["liaison.dlq.error"].decode()
+    assert words in error
+    assert dead.headers == [("origin", b"test"), ("empty", None), ("liaison.dlq.error", error.encode()),
+                            ("liaison.dlq.stage", stage.encode()),
+                            ("liaison.dlq.source.topic", pill.topic.encode()),
+                            ("liaison.dlq.source.partition", b"4"), ("liaison.dlq.source.offset", b"77"),
+                            ("liaison.dlq.forwarder", FORWARDER.encode())]
+    # in produce order: the first good record's outputs, the dead letter and its audits, the second's outputs
+    first, second = expected_outputs(env, good[0]), expected_outputs(env, good[1])
+    pill_audits = result.outputs[len(first) + 1:len(first) + 1 + len(env.plans)]
+    assert result.outputs == first + [dead] + pill_audits + second
+    coord = f"{pill.topic}/4/77".encode()
+    assert [o.key for o in pill_audits] == [coord] * len(env.plans)
+    assert [read_audit(o.value) for o in pill_audits] == [
+        dict(input_topic=pill.topic, input_partition=4, input_offset=77, message_id=None, message_type=None,
+             partner=code, decision="DEAD_LETTER", rule="dead-letter", reason=f"{stage}: {error}"[:500],
+             policy_version=env.policies[code].version, output_topic=DEADLETTER_TOPIC, decided_at=NOW,
+             forwarder=FORWARDER) for code in sorted(env.plans)]
+    assert result.stats.dead_lettered == 1 and result.stats.records == 3
+    assert {code: result.stats.counts[(code, "?", "DEAD_LETTER")] for code in env.plans} == {c: 1 for c in env.plans}
+    assert result.offsets[(pill.topic, 4)] == 78
+
+
+def test_a_dead_letter_without_headers_carries_only_the_dlq_headers(env):
+    pill = InRecord(topic_for("AirTrack"), 0, 5, None, b"\x01", None)
+    [dead] = env.pipeline().process([pill], NOW).dead_letters
+    assert dead.key is None and dead.value == b"\x01"
+    assert [k for k, _ in dead.headers] == ["liaison.dlq.error", "liaison.dlq.stage", "liaison.dlq.source.topic",
+                                            "liaison.dlq.source.partition", "liaison.dlq.source.offset",
+                                            "liaison.dlq.forwarder"]
+
+
+# ---------------------------------------------------------------------------------------------- offsets, counts
+
+
+def test_offsets_are_last_offset_plus_one_per_partition_across_interleaved_partitions(env):
+    batch = records_of(env, simulated(3.0, seed=8), partitions=4, seed=9)
+    pill = InRecord(topic_for("AirTrack"), 3, 9_999, b"pill", b"\x07junk", None)
+    batch.append(pill)  # a dead letter is consumed too
+    parts = [(r.topic, r.partition) for r in batch]
+    assert len(set(parts)) > 10 and any(a != b for a, b in zip(parts, parts[1:]))  # really interleaved
+    last = {}
+    for r in batch:
+        last[(r.topic, r.partition)] = r.offset
+    result = env.pipeline().process(batch, NOW)
+    assert result.offsets == {tp: off + 1 for tp, off in last.items()}
+    assert result.offsets[(pill.topic, 3)] == 10_000
+
+
+def test_counts_add_up_per_partner_and_match_the_outputs(env):
+    models = simulated(3.0, seed=21)
+    batch = records_of(env, models)
+    for i, kind in enumerate(PILLS):  # pills among the good records
+        type_name, value_of, _stage, _words = PILLS[kind]
+        batch.insert(7 * i + 3, InRecord(topic_for(type_name), 5, i, b"pill", value_of(env), None))
+    result = env.pipeline().process(batch, NOW)
+    stats = result.stats
+    assert stats.records == len(batch) and stats.dead_lettered == len(PILLS) == len(result.dead_letters)
+    for code, counts in per_partner(result).items():
+        assert counts["RELEASE"] + counts["WITHHOLD"] + counts["DEAD_LETTER"] == len(batch), code
+        assert counts["DEAD_LETTER"] == len(PILLS)
+        assert counts["RELEASE"] == sum(1 for o in result.views if o.topic.startswith(f"liaison.partner.{code.lower()}."))
+    assert set(per_partner(result)) == set(env.plans)
+    assert len(result.audits) == len(batch) * len(env.plans)
+    assert len(result.outputs) == len(result.views) + len(result.audits) + len(result.dead_letters)
+    decided = Counter((a["partner"], a["message_type"] or "?", a["decision"]) for a in map(read_audit, [
+        o.value for o in result.audits]))
+    assert decided == stats.counts
+    by_type = Counter(model_name(m) for m in models)
+    for code in env.plans:
+        assert {t: stats.counts[(code, t, "RELEASE")] + stats.counts[(code, t, "WITHHOLD")] for t in by_type} == by_type
+
+
+# ---------------------------------------------------------------------------------------------- the service's adapter
+
+
+def test_consumed_messages_become_in_records_eof_skipped_errors_raised():
+    from confluent_kafka import KafkaError, KafkaException, Message
+
+    from consumers.forwarder.service import in_records
+
+    msgs = [Message(topic="t", partition=1, offset=7, key=b"k", value=b"v", headers=[("h", b"1")],
+                    timestamp=(1, 1_700_000_000_123)),
+            Message(topic="t", partition=2, offset=9, error=KafkaError(KafkaError._PARTITION_EOF)),
+            Message(topic="u", partition=0, offset=0, value=None)]
+    assert in_records(msgs) == [InRecord("t", 1, 7, b"k", b"v", [("h", b"1")], 1_700_000_000_123),
+                                InRecord("u", 0, 0, None, None, None, None)]
+    with pytest.raises(KafkaException):
+        in_records([Message(topic="t", partition=0, offset=1, error=KafkaError(KafkaError._TRANSPORT))])
