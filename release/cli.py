@@ -51,13 +51,28 @@ def check(
     directory: Optional[Path] = typer.Argument(None, help="Policy directory (default: <deploy_dir>/policies).",
                                                show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+    linkable: bool = typer.Option(False, "--linkable",
+                                  help="Instead of the description: per partner pair and type, the fields both "
+                                       "receive with a value that may be unique to the record, and whether both "
+                                       "policies acknowledge them (with --json: as JSON)."),
 ) -> None:
-    """Validate every policy against the Avro schemas and show what each partner receives, and how."""
+    """Validate every policy against the Avro schemas and show what each partner receives, and how.
+
+    Refuses (exit 2, file:line: field path: problem) every escape route: a field that gives a transformed
+    one back, rules of a type the partner can tell apart, a rule without a released time, a value two
+    partners could join their copies of a record on; unless the rule acknowledges it with a reason.
+    """
     directory = _policies_dir(directory)
     try:
         policies = load_policies(directory)
     except PolicyError as exc:
         _fail(str(exc))
+    if linkable:
+        from release.linkable import linkable_fields, linkable_json, render_linkable
+
+        table = linkable_fields(policies)
+        typer.echo(linkable_json(table) if as_json else render_linkable(table))
+        return
     if as_json:
         out = [{"partner": p.partner, "version": p.version, "path": display_path(p.path), "ceiling": p.ceiling,
                 "require_releasable_to": p.require_releasable_to,

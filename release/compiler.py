@@ -30,7 +30,9 @@ from release.checks import PolicyChecks
 from release.conditions import compile_condition
 from release.derived import derive_schema
 from release.describe import describe_rule
+from release.envelope import envelope_plan
 from release.errors import MissingSecret, PolicyError, display_path
+from release.facts import PolicyFacts, RuleFacts, rule_facts
 from release.loader import LoadedPolicy, read_policy
 from release.model import (
     PARTNER_NAMESPACE_PREFIX,
@@ -49,9 +51,12 @@ from release.yamlsrc import Loc
 __all__ = ["CompiledPolicy", "load_policy", "load_policies", "PARTNER_NAMESPACE_PREFIX"]
 
 
-def load_policies(directory: Path | str, secrets: Any = None) -> dict[str, CompiledPolicy]:
+def load_policies(directory: Path | str, secrets: Any = None, *, escape_routes: bool = True) -> dict[str, CompiledPolicy]:
     """Every ``*.yaml`` policy of ``directory``, by partner. Raises :class:`PolicyError` on the first
-    invalid file, and when the directory holds no policy at all."""
+    invalid file, and when the directory holds no policy at all; then (unless ``escape_routes`` is
+    False) on every escape route of the set (:func:`release.escapes.check_escape_routes`: a withheld or
+    coarsened fact that comes back through another field, which rule matched, or a value two partners
+    could join their copies of a record on), as one error naming every file, rule and field."""
     directory = Path(directory)
     shown = display_path(directory)
     if not directory.is_dir():
@@ -62,7 +67,12 @@ def load_policies(directory: Path | str, secrets: Any = None) -> dict[str, Compi
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise PolicyError(shown, [(None, "", "no policy (*.yaml) in this directory; every partner would be denied")])
-    return {policy.partner: policy for policy in (load_policy(path, secrets) for path in files)}
+    policies = {policy.partner: policy for policy in (load_policy(path, secrets) for path in files)}
+    if escape_routes:
+        from release.escapes import check_escape_routes
+
+        check_escape_routes(policies)
+    return policies
 
 
 def load_policy(path: Path | str, secrets: Any = None) -> CompiledPolicy:
@@ -72,6 +82,9 @@ def load_policy(path: Path | str, secrets: Any = None) -> CompiledPolicy:
     key when a rule pseudonymises; a missing key then raises :class:`MissingSecret`. Without a store
     the policy still compiles (for ``policy check``), and a record a pseudonymising rule would
     release is withheld (rule ``pseudonymisation-key-missing``).
+
+    One file is checked for validity only; escape routes are found over a set of policies
+    (:func:`load_policies`, :func:`release.escapes.check_escape_routes`).
     """
     loaded = read_policy(path)
     compiler = _Compiler(loaded)
@@ -100,6 +113,7 @@ class _RuleDraft:
     texts: tuple[str, ...]
     needs_key: bool
     description: dict[str, Any]
+    facts: RuleFacts
 
 
 class _Compiler:
@@ -118,6 +132,8 @@ class _Compiler:
         plans: dict[str, TypePlan] = {}
         derived: dict[str, dict] = {}
         descriptions: list[dict] = []
+        facts: dict[str, tuple[RuleFacts, ...]] = {}
+        envelopes: dict[tuple[str, str], Any] = {}
 
         for type_name, rules in spec.rules.items():
             if not checks.message_type(type_name):
@@ -138,6 +154,8 @@ class _Compiler:
                 compiled.append(CompiledRule(d.id, d.checks, d.texts, project, release_reason(type_name, d.id, d.texts)))
                 descriptions.append(d.description)
             plans[type_name] = TypePlan(type_name, tuple(compiled))
+            facts[type_name] = tuple(d.facts for d in drafts)
+            envelopes.update({(type_name, d.id): envelope_plan(d.facts) for d in drafts})
             derived[type_name] = derive_schema(tree, union, namespace)
 
         checks.sets_used()
@@ -148,6 +166,7 @@ class _Compiler:
             sets={k: frozenset(v) for k, v in spec.sets.items()},
             plans=plans, derived=derived, descriptions=descriptions,
             pseudonymises=self.pseudonymises, has_key=(pseudo is not None or not self.pseudonymises),
+            facts=PolicyFacts(spec.partner, self.loaded.shown, self.loaded.lines, facts), envelopes=envelopes,
         )
 
     def _draft(self, type_name: str, tree: SchemaNode, rule: Rule, rloc: Loc) -> _RuleDraft | None:
@@ -165,11 +184,18 @@ class _Compiler:
         if not any(name != "label" for name in plan.children):
             checks.problem(rloc + ("fields",), f"rule {rule.id!r} releases no field of {type_name} besides the label")
             return None
+        facts = rule_facts(type_name, tree, rule, rloc, named, effective, checks.problem)
+        if len(checks.problems) > before:
+            return None
+        description = describe_rule(type_name, rule.id, tree, list(texts), named, effective)
+        description["timestamp"] = facts.timestamp
+        description["acknowledge"] = rule.acknowledge.model_dump(exclude_none=True) if rule.acknowledge else {}
         return _RuleDraft(
             id=rule.id,
             plan=plan,
             checks=tuple(check for check, _ in compiled),
             texts=texts,
             needs_key=any(a.kind == "pseudonymise" for a, _ in named.values()),
-            description=describe_rule(type_name, rule.id, tree, list(texts), named, effective),
+            description=description,
+            facts=facts,
         )

@@ -78,8 +78,33 @@ def render_policy(policy: CompiledPolicy) -> str:
                 ("pseudonymised", ", ".join(entry["pseudonymised"])),
                 ("dropped", ", ".join(entry["dropped"])),
                 ("not named", ", ".join(entry["unnamed"]) + (" (dropped)" if entry["unnamed"] else "")),
+                ("timestamp", _timestamp_text(entry)),
+                ("acknowledged", _acknowledged_text(entry.get("acknowledge") or {})),
             ]
             for title, text in rows:
                 if text:
                     lines.append(f"      {title + ':':15}{text}")
     return "\n".join(lines)
+
+
+def _timestamp_text(entry: dict[str, Any]) -> str:
+    """The record timestamp of a rule's releases, and whether they are held (``policy check`` text)."""
+    path = entry.get("timestamp")
+    if path is None:
+        return ""
+    bucketed = entry["bucketed"]
+    text = f"{path}{' (bucket start)' if path in bucketed else ''}"
+    if bucketed:
+        text += "; held until its buckets end"
+    return text
+
+
+def _acknowledged_text(ack: dict[str, Any]) -> str:
+    parts = []
+    for kind in ("precision", "distinguishable", "linkable"):
+        value = ack.get(kind)
+        if value is None:
+            continue
+        parts.append(f"{kind} ({', '.join(value)})" if isinstance(value, dict) else
+                     (f"{kind} (every field)" if kind == "linkable" else kind))
+    return "; ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PolicyError", "MissingSecret", "display_path"]
+__all__ = ["PolicyError", "PolicyErrors", "MissingSecret", "display_path"]
 
 
 def display_path(path: Path | str) -> str:
@@ -39,6 +39,22 @@ class PolicyError(ValueError):
     def format(self, line: int | None, path: str, message: str) -> str:
         where = self.file if line is None else f"{self.file}:{line}"
         return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+class PolicyErrors(PolicyError):
+    """Problems in several policy files (e.g. two partners' policies that let them join their copies of a
+    record). ``errors`` holds one :class:`PolicyError` per file; ``file``, ``line``, ``path``, ``message``
+    and ``problems`` are those of the first."""
+
+    def __init__(self, errors: list[PolicyError]):
+        if not errors:
+            raise ValueError("PolicyErrors needs at least one PolicyError")
+        self.errors = list(errors)
+        first = self.errors[0]
+        self.file = first.file
+        self.problems = list(first.problems)
+        self.line, self.path, self.message = self.problems[0]
+        ValueError.__init__(self, "\n".join(str(e) for e in self.errors))
 
 
 class MissingSecret(LookupError):

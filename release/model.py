@@ -101,7 +101,8 @@ class CompiledPolicy:
 
     def __init__(self, *, partner: str, version: str, path: Path, ceiling: str, require_releasable_to: bool,
                  sets: dict[str, frozenset[str]], plans: dict[str, TypePlan], derived: dict[str, dict],
-                 descriptions: list[dict], pseudonymises: bool, has_key: bool):
+                 descriptions: list[dict], pseudonymises: bool, has_key: bool,
+                 facts: Any = None, envelopes: Mapping[tuple[str, str], Any] | None = None):
         self.partner = partner
         #: First 16 hex digits of the SHA-256 of the policy file's bytes.
         self.version = version
@@ -120,6 +121,10 @@ class CompiledPolicy:
         self.namespace = f"{PARTNER_NAMESPACE_PREFIX}.{partner.lower()}"
         #: Compiled rules by message type (read only).
         self.plans: Mapping[str, TypePlan] = MappingProxyType(dict(plans))
+        #: What every rule releases, and how (:class:`release.facts.PolicyFacts`), for the escape-route checks.
+        self.facts = facts
+        #: Envelope plan by (type, rule id) (:func:`release.envelope.envelope`).
+        self.envelopes: Mapping[tuple[str, str], Any] = MappingProxyType(dict(envelopes or {}))
         self._derived = derived
         self._descriptions = descriptions
         self._build_withholds()

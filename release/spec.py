@@ -7,8 +7,9 @@ action to the schema are checked by :mod:`release.compiler` against the writer s
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
     BaseModel,
@@ -24,6 +25,7 @@ from pydantic import (
 __all__ = [
     "CLASSIFICATIONS",
     "RESERVED_RULE_IDS",
+    "Acknowledge",
     "Action",
     "BoundingBox",
     "Condition",
@@ -184,15 +186,86 @@ class Condition(_Strict):
         raise AssertionError("validated condition without operator")
 
 
+# --------------------------------------------------------------------------- acknowledgements
+
+#: Shortest reason an acknowledgement accepts: a reason says why, it is not a placeholder.
+MIN_REASON = 10
+
+
+def _parse_reason(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a reason must be a text saying why")
+    text = " ".join(value.split())
+    if len(text) < MIN_REASON:
+        raise ValueError(f"a reason must say why (at least {MIN_REASON} characters), got {text!r}")
+    return text
+
+
+Reason = Annotated[str, PlainValidator(_parse_reason)]
+_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _parse_reasons(value: Any) -> dict[str, str]:
+    """``{<field path>: <reason>, ...}`` (at least one)."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError("expected a mapping {<field path>: <reason>, ...}")
+    out = {}
+    for path, reason in value.items():
+        if not isinstance(path, str) or not _FIELD_PATH.match(path):
+            raise ValueError(f"invalid field path {path!r}")
+        try:
+            out[path] = _parse_reason(reason)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return out
+
+
+def _parse_linkable(value: Any) -> str | dict[str, str]:
+    """``<reason>`` (every field the rule releases) or ``{<field path>: <reason>, ...}``."""
+    if isinstance(value, str):
+        return _parse_reason(value)
+    if isinstance(value, dict):
+        return _parse_reasons(value)
+    raise ValueError("expected a reason (every field the rule releases) or a mapping {<field path>: <reason>}")
+
+
+class Acknowledge(_Strict):
+    """The escape routes a rule accepts, each with its reason (``release.escapes``, ``release.linkable``).
+
+    ``precision``: fields that carry a fact of the record more precisely than a transformed field does
+    (a time kept exact next to a bucketed one, a position next to a coarsened one, an exact value next to
+    a pseudonymised one of the same name). ``distinguishable``: this rule's view may differ from the other
+    rules' of its type (the partner can tell which rule matched). ``linkable``: fields released
+    deliberately although another partner may receive the same record-unique value (a reason alone: every
+    field this rule releases).
+    """
+
+    precision: Optional[Annotated[dict[str, str], PlainValidator(_parse_reasons)]] = None
+    distinguishable: Optional[Reason] = None
+    linkable: Optional[Annotated[Union[str, dict[str, str]], PlainValidator(_parse_linkable)]] = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Acknowledge:
+        if not self.model_fields_set:
+            raise ValueError("acknowledge needs precision, distinguishable or linkable")
+        return self
+
+
 # --------------------------------------------------------------------------- rules and policy
 
 
 class Rule(_Strict):
-    """Releases a message type when every ``when`` condition holds, projected by ``fields``."""
+    """Releases a message type when every ``when`` condition holds, projected by ``fields``.
+
+    ``timestamp`` names the released time that becomes the record timestamp of the release (default:
+    the type's, see :data:`release.facts.DEFAULT_TIMESTAMP`); ``acknowledge`` accepts escape routes.
+    """
 
     id: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
     when: list[Condition] = Field(default_factory=list)
     fields: dict[FieldPath, ActionField] = Field(min_length=1)
+    timestamp: Optional[FieldPath] = None
+    acknowledge: Optional[Acknowledge] = None
 
 
 class PolicySpec(_Strict):

@@ -60,7 +60,7 @@ def test_check_json():
     assert result.exit_code == 0, result.stderr
     data = {p["partner"]: p for p in json.loads(result.stdout)}
     strike = next(r for r in data["RUS"]["rules"] if r["type"] == "StrikeReport")
-    assert strike["coarsened"] == {"position": 0.1} and strike["bucketed"] == {"time": 3600}
+    assert strike["coarsened"] == {"position": 0.1} and strike["bucketed"] == {"label.created_at": 3600, "time": 3600}
     assert "weapon" in strike["dropped"] and strike["conditions"] == ["group_id in set designated"]
     assert data["USA"]["withheld_types"] == []
 

@@ -365,7 +365,13 @@ def test_foreign_fighter_personal_data(policies):
         assert released["report_id"] == hmac_pseudonym(KEYS[partner], record["report_id"])
         # no identifier shared between partners: no message id either
         assert set(released["label"]) == {"classification", "created_at"}
-        assert released["affiliation"] == "daesh" and released["last_known_area"] == record["last_known_area"]
+        assert released["affiliation"] == "daesh"
+    # USA exact; RUS: times to the day, area centre on a 0.5 deg grid, no free text (nothing record-unique shared)
+    assert usa["last_known_area"] == record["last_known_area"] and usa["time"] == record["time"]
+    assert rus["last_known_area"] == {"center": {"lat": 35.5, "lon": 39.0}}
+    assert rus["time"] == datetime(2015, 11, 22, tzinfo=UTC)
+    assert rus["label"]["created_at"] == datetime(2015, 11, 23, tzinfo=UTC)
+    assert "travel_indicators" not in rus and usa["travel_indicators"] == record["travel_indicators"]
     assert rus["subject"]["subject_ref"] != usa["subject"]["subject_ref"]
     assert rus["report_id"] != usa["report_id"]
     # stable for one partner
@@ -377,18 +383,16 @@ def test_foreign_fighter_personal_data(policies):
 
 @pytest.mark.parametrize("partner, nationality", [("RUS", ["RUS"]), ("USA", ["USA"])])
 def test_foreign_fighter_of_a_non_designated_group_hides_the_group(policies, partner, nationality):
+    # Withheld whole: a release with affiliation, area and travel indicators null (by a second rule)
+    # told the partner that the group is not designated.
     record = ffr(nationality, ["en"], affiliation="hts")
     record["travel_indicators"] = ["Joined hts near Idlib"]
-    decision = decide("ForeignFighterReport", record, policies[partner])
-    assert decision.decision == "RELEASE"
-    assert decision.rule == f"{partner.lower()}-foreign-fighter"
-    released = decision.released
-    assert released["affiliation"] is None
-    assert released["last_known_area"] is None
-    assert released["travel_indicators"] is None
-    assert "hts" not in json.dumps(released, default=str).lower()
-    assert "name" not in released["subject"]
-    roundtrip(policies[partner], "ForeignFighterReport", released)
+    decision = withhold(policies, partner, "ForeignFighterReport", record)
+    assert decision.rule == "default-deny"
+    assert "affiliation not in set designated" in decision.reason
+    assert "hts" not in decision.reason.lower()
+    assert [r.id for r in policies[partner].plans["ForeignFighterReport"].rules] == \
+        [f"{partner.lower()}-foreign-fighter-designated"]
 
 
 # --------------------------------------------------------------------------- 6. logistics
