@@ -145,10 +145,11 @@ def test_default_timestamps_of_plans_and_logistics(policies):
 def test_rus_foreign_fighter_report_to_the_day(policies):
     record = ffr(["RUS", "USA"])             # time 2015-11-22 06:00, created 2015-11-23 07:30
     _, rus = released(policies, "RUS", "ForeignFighterReport", record)
-    assert rus.timestamp_ms == ms(datetime(2015, 11, 22, tzinfo=UTC))
+    # the rules take the record timestamp from label.created_at (weeks-old `time` would outlive retention)
+    assert rus.timestamp_ms == ms(datetime(2015, 11, 23, tzinfo=UTC))
     assert rus.due_ms == ms(datetime(2015, 11, 24, tzinfo=UTC))
     _, usa = released(policies, "USA", "ForeignFighterReport", record)
-    assert (usa.timestamp_ms, usa.due_ms) == (ms(record["time"]), None)
+    assert (usa.timestamp_ms, usa.due_ms) == (ms(record["label"]["created_at"]), None)
 
 
 # --------------------------------------------------------------------------- timestamp: <path>
