@@ -32,6 +32,12 @@ Rules:
   range of an Avro ``int``/``long`` (e.g. ``aircraft_count`` above 2^31 - 1) are reported with
   their path. (Everything else the encoder checks, the models already enforce: they are checked
   against the schemas by :func:`schemas.models.check_models_against_schemas`.)
+* Sizes are bounded: every string and list by the models (ids and callsigns 128 characters, names
+  256, free text 4096, lists per field: :mod:`schemas.models.fields`), and the whole record once
+  encoded (framed Avro, as the publisher sends it) by :data:`schemas.models.MAX_RECORD_BYTES`
+  (64 KiB, far below the topics' ~1 MiB ``max.message.bytes``); a record above it is one error
+  whose field is its largest top-level field. So a file that validates cannot fail at produce time
+  for its size.
 * Error messages never echo input values (the models set ``hide_input_in_errors``; this module
   only uses pydantic's message and location, never its ``input``), so a report can be logged
   without leaking the content of a classified or personal record.
@@ -41,6 +47,7 @@ An unknown type name raises :class:`schemas.UnknownMessageType` before any line 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,11 +57,11 @@ from pydantic import BaseModel, ValidationError
 
 import schemas
 from schemas import UnknownMessageType
-from schemas.models import MODELS
+from schemas.models import MAX_RECORD_BYTES, MODELS, to_avro
 from schemas.models.jsontext import JsonTextError, loads_strict
 from schemas.named import NamedTypes
 
-__all__ = ["LineError", "ValidationReport", "validate_lines", "validate_file"]
+__all__ = ["LineError", "ValidationReport", "validate_lines", "validate_file", "encoded_size"]
 
 _INT_RANGE = (-(2**31), 2**31 - 1)
 _LONG_RANGE = (-(2**63), 2**63 - 1)
@@ -185,7 +192,7 @@ def _validate_one(type_name: str, model: type[BaseModel], number: int, text: str
         return [_line_error(number, error) for error in exc.errors(include_url=False, include_input=False)]
 
     avro_errors = _avro_errors(type_name, instance, number)
-    return avro_errors or instance
+    return avro_errors or _size_errors(type_name, instance, number) or instance
 
 
 def _line_error(number: int, error: Any) -> LineError:
@@ -305,3 +312,39 @@ def _avro_errors(type_name: str, instance: BaseModel, number: int) -> list[LineE
     problems: list[tuple[str, str]] = []
     _range_errors(_schema(type_name), instance, [], _named_types(type_name), problems)
     return [LineError(number, path, message) for path, message in problems]
+
+
+# --------------------------------------------------------------------------- encoded size
+
+#: Magic byte and 4-byte schema id the publisher puts in front of the Avro body.
+_FRAMING_BYTES = 5
+
+
+@lru_cache(maxsize=None)
+def _parsed_schema(type_name: str) -> Any:
+    import fastavro
+
+    return fastavro.parse_schema(_schema(type_name))
+
+
+def encoded_size(type_name: str, instance: BaseModel) -> int:
+    """Bytes of the framed Avro value the publisher would send for ``instance`` (a valid model)."""
+    import io
+
+    from fastavro import schemaless_writer
+
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, _parsed_schema(type_name), to_avro(instance))
+    return _FRAMING_BYTES + buffer.tell()
+
+
+def _size_errors(type_name: str, instance: BaseModel, number: int) -> list[LineError]:
+    """One error when the encoded record is above MAX_RECORD_BYTES, on its largest top-level field."""
+    size = encoded_size(type_name, instance)
+    if size <= MAX_RECORD_BYTES:
+        return []
+    # Which field makes it big: UTF-8 bytes of each top-level field's JSON (an estimate, only to name it).
+    dumped = instance.model_dump(mode="json")
+    largest = max(dumped, key=lambda name: len(json.dumps(dumped[name], ensure_ascii=False).encode("utf-8")))
+    return [LineError(number, largest, f"record is {size} bytes once encoded, above the {MAX_RECORD_BYTES}-byte "
+                                       f"bound (this is its largest field)")]

@@ -15,6 +15,8 @@ producers and tests a typed API. The package, one job per module:
   ``liaison publish`` and ``liaison policy explain``.
 
 Every float field is finite: NaN and Infinity are refused by every model, nested records included.
+Every string and every list is bounded by kind (:mod:`~schemas.models.fields`: ids 128 characters, names 256,
+free text 4096, lists per field) and a record by its encoded size (:data:`MAX_RECORD_BYTES`, 64 KiB).
 
 Every name is importable from ``schemas.models`` as before the split.
 """
@@ -33,17 +35,27 @@ from schemas.models.enums import (
     Trend,
 )
 from schemas.models.fields import (  # noqa: F401 - importable from here as before, not in __all__
+    MAX_ID_CHARS,
+    MAX_ITEMS,
+    MAX_NAME_CHARS,
+    MAX_RECORD_BYTES,
+    MAX_SLUG_CHARS,
+    MAX_TEXT_CHARS,
     Bearing,
     ComponentId,
     CountryCode,
     FiniteFloat,
     Fraction,
+    FreeText,
     GroupId,
+    Identifier,
     LanguageCode,
     Latitude,
     Longitude,
     NonBlankStr,
+    NonBlankText,
     NonNegativeFloat,
+    ShortText,
     Speed,
     UtcDatetime,
 )

@@ -15,7 +15,21 @@ from schemas.models.enums import (
     TargetCategory,
     Trend,
 )
-from schemas.models.fields import Bearing, Fraction, GroupId, NonBlankStr, NonNegativeFloat, Speed, UtcDatetime, _Model
+from schemas.models.fields import (
+    MAX_ITEMS,
+    Bearing,
+    Fraction,
+    FreeText,
+    GroupId,
+    Identifier,
+    NonBlankStr,
+    NonBlankText,
+    NonNegativeFloat,
+    ShortText,
+    Speed,
+    UtcDatetime,
+    _Model,
+)
 from schemas.models.records import Area, Position, SecurityLabel, Subject, TimeWindow, TrafficCount, Waypoint
 
 __all__ = [
@@ -33,90 +47,90 @@ __all__ = [
 
 class AirMissionPlan(_Model):
     label: SecurityLabel
-    sortie_id: NonBlankStr
-    callsign: NonBlankStr
+    sortie_id: Identifier
+    callsign: Identifier
     aircraft_type: NonBlankStr
     aircraft_count: int = Field(ge=1)
     base: NonBlankStr
     carrier_based: bool = False
     status: MissionStatus
-    time_windows: list[TimeWindow] = Field(min_length=1)
-    route: list[Waypoint] = Field(min_length=1)
-    mission_purpose: str
-    target_area: Optional[str] = None
-    weapons_loadout: list[NonBlankStr]
+    time_windows: list[TimeWindow] = Field(min_length=1, max_length=MAX_ITEMS["time_windows"])
+    route: list[Waypoint] = Field(min_length=1, max_length=MAX_ITEMS["route"])
+    mission_purpose: FreeText
+    target_area: Optional[ShortText] = None
+    weapons_loadout: list[NonBlankStr] = Field(max_length=MAX_ITEMS["weapons_loadout"])
 
 
 class AirTrack(_Model):
     label: SecurityLabel
-    track_id: NonBlankStr
-    callsign: NonBlankStr
+    track_id: Identifier
+    callsign: Identifier
     time: UtcDatetime
     position: Position
     #: Feet above mean sea level; the lowest ground in the theatre (Dead Sea shore) is ~ -1,400 ft.
     altitude_ft: int = Field(ge=-1500, le=100_000)
     heading_deg: Bearing
     speed_kt: Speed
-    sortie_id: Optional[NonBlankStr] = None
+    sortie_id: Optional[Identifier] = None
 
 
 class MaritimeTrack(_Model):
     label: SecurityLabel
-    ship_id: NonBlankStr
+    ship_id: Identifier
     ship_class: NonBlankStr
     ship_name: NonBlankStr
     time: UtcDatetime
     position: Position
     course_deg: Bearing
     speed_kt: Speed
-    mission: str
+    mission: FreeText
     readiness: Readiness
 
 
 class StrikeReport(_Model):
     label: SecurityLabel
-    strike_id: NonBlankStr
-    sortie_id: Optional[NonBlankStr] = None
+    strike_id: Identifier
+    sortie_id: Optional[Identifier] = None
     time: UtcDatetime
     position: Position
     target_category: TargetCategory
     group_id: GroupId
     assessed_effect: AssessedEffect
-    collateral_assessment: str
-    weapon: str
-    launch_platform: str
+    collateral_assessment: FreeText
+    weapon: ShortText
+    launch_platform: ShortText
 
 
 class GroupLocationReport(_Model):
     label: SecurityLabel
-    report_id: NonBlankStr
+    report_id: Identifier
     group_id: GroupId
     time: UtcDatetime
     position: Position
     radius_m: NonNegativeFloat
     confidence: Fraction
-    observed_activity: str
+    observed_activity: FreeText
     source_type: SourceType
     source_reliability: SourceReliability
 
 
 class ForeignFighterReport(_Model):
     label: SecurityLabel
-    report_id: NonBlankStr
+    report_id: Identifier
     subject: Subject
     affiliation: GroupId
     last_known_area: Area
-    travel_indicators: list[NonBlankStr]
+    travel_indicators: list[NonBlankText] = Field(max_length=MAX_ITEMS["travel_indicators"])
     time: UtcDatetime
 
 
 class LogisticsObservation(_Model):
     label: SecurityLabel
-    observation_id: NonBlankStr
+    observation_id: Identifier
     area: Area
     time_bucket_start: UtcDatetime
     time_bucket_end: UtcDatetime
-    counts: list[TrafficCount]
+    counts: list[TrafficCount] = Field(max_length=MAX_ITEMS["counts"])
     trend: Trend
 
     @model_validator(mode="after")

@@ -12,6 +12,8 @@ from schemas.models.enums import Classification, TrafficKind
 from schemas.models.fields import (
     CountryCode,
     ComponentId,
+    MAX_ITEMS,
+    Identifier,
     LanguageCode,
     Latitude,
     Longitude,
@@ -26,8 +28,8 @@ __all__ = ["SecurityLabel", "Position", "Area", "TimeWindow", "AltitudeBand", "W
 
 class SecurityLabel(_Model):
     classification: Classification
-    releasable_to: list[CountryCode] = Field(min_length=1)
-    caveats: list[NonBlankStr] = Field(default_factory=list)
+    releasable_to: list[CountryCode] = Field(min_length=1, max_length=MAX_ITEMS["releasable_to"])
+    caveats: list[NonBlankStr] = Field(default_factory=list, max_length=MAX_ITEMS["caveats"])
     originator: ComponentId
     created_at: UtcDatetime
     message_id: uuid.UUID
@@ -79,9 +81,9 @@ class Waypoint(_Model):
 
 class Subject(_Model):
     name: NonBlankStr
-    subject_ref: NonBlankStr
-    nationality: list[CountryCode]
-    languages: list[LanguageCode]
+    subject_ref: Identifier
+    nationality: list[CountryCode] = Field(max_length=MAX_ITEMS["nationality"])
+    languages: list[LanguageCode] = Field(max_length=MAX_ITEMS["languages"])
     date_of_birth: Optional[date] = None
 
     @model_validator(mode="after")

@@ -524,3 +524,106 @@ def test_models_refuse_non_finite_json_too():
             models.AirTrack.model_validate_json(bad)
         assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(path, "finite_number")]
         assert "input_value" not in str(info.value)  # hide_input_in_errors: the value is not echoed
+
+
+# --------------------------------------------------------------------------- size bounds
+
+
+def _unbounded(schema: dict, defs: dict, path: str, out: list[str]) -> None:
+    """Paths of the strings and arrays of a model's JSON schema that have no length bound."""
+    import re
+
+    if "$ref" in schema:
+        _unbounded(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, path, out)
+        return
+    for branch in schema.get("anyOf", []):
+        _unbounded(branch, defs, path, out)
+    kind = schema.get("type")
+    if kind == "object":
+        for name, sub in schema.get("properties", {}).items():
+            _unbounded(sub, defs, f"{path}.{name}".lstrip("."), out)
+    elif kind == "array":
+        if "maxItems" not in schema:
+            out.append(path)
+        _unbounded(schema["items"], defs, f"{path}[]", out)
+    elif kind == "string":
+        fixed = "pattern" in schema and not re.search(r"[+*]|\{\d+,\}", schema["pattern"])
+        if not ("maxLength" in schema or "format" in schema or "enum" in schema or fixed):
+            out.append(path)
+
+
+@pytest.mark.parametrize("name", schemas.MESSAGE_TYPES)
+def test_every_string_and_list_of_every_model_is_bounded(name):
+    schema = models.MODELS[name].model_json_schema()
+    out: list[str] = []
+    _unbounded(schema, schema.get("$defs", {}), "", out)
+    assert out == []
+
+
+@pytest.mark.parametrize(
+    "name, path, bound",
+    [
+        ("AirTrack", ("callsign",), models.MAX_ID_CHARS),
+        ("AirTrack", ("track_id",), models.MAX_ID_CHARS),
+        ("AirMissionPlan", ("sortie_id",), models.MAX_ID_CHARS),
+        ("ForeignFighterReport", ("subject", "subject_ref"), models.MAX_ID_CHARS),
+        ("MaritimeTrack", ("ship_name",), models.MAX_NAME_CHARS),
+        ("AirMissionPlan", ("route", 0, "name"), models.MAX_NAME_CHARS),
+        ("AirMissionPlan", ("label", "caveats", 0), models.MAX_NAME_CHARS),
+        ("StrikeReport", ("weapon",), models.MAX_NAME_CHARS),
+        ("AirMissionPlan", ("target_area",), models.MAX_NAME_CHARS),
+        ("AirMissionPlan", ("mission_purpose",), models.MAX_TEXT_CHARS),
+        ("GroupLocationReport", ("observed_activity",), models.MAX_TEXT_CHARS),
+        ("ForeignFighterReport", ("travel_indicators", 0), models.MAX_TEXT_CHARS),
+        ("GroupLocationReport", ("group_id",), models.MAX_SLUG_CHARS),
+        ("AirTrack", ("label", "originator"), models.MAX_SLUG_CHARS),
+    ],
+)
+def test_strings_are_bounded_by_kind_at_the_bound_accepted_one_over_refused(name, path, bound):
+    record = models.to_avro(example(name))
+    if path == ("label", "caveats", 0) and not record["label"]["caveats"]:
+        record["label"]["caveats"] = ["x"]
+    at = "a" * bound  # also a valid slug (group_id, originator)
+    _set(record, path, at)
+    models.from_avro(name, record)  # at the bound: valid
+    _set(record, path, at + "a")
+    with pytest.raises(ValidationError) as info:
+        models.from_avro(name, record)
+    (error,) = info.value.errors(include_url=False)
+    assert error["loc"] == path and error["type"] == "string_too_long"
+    assert f"at most {bound} characters" in error["msg"] and "aaaa" not in str(info.value)
+
+
+@pytest.mark.parametrize("field, path", [("releasable_to", ("label", "releasable_to")),
+                                         ("caveats", ("label", "caveats")),
+                                         ("route", ("route",)), ("time_windows", ("time_windows",)),
+                                         ("weapons_loadout", ("weapons_loadout",))])
+def test_lists_are_bounded(field, path):
+    record = models.to_avro(example("AirMissionPlan"))
+    target: Any = record
+    for part in path:
+        target = target[part]
+    item = target[0] if target else "NOFORN"
+    bound = models.MAX_ITEMS[field]
+    _set(record, path, [copy.deepcopy(item) for _ in range(bound)])
+    models.from_avro("AirMissionPlan", record)
+    _set(record, path, [copy.deepcopy(item) for _ in range(bound + 1)])
+    with pytest.raises(ValidationError) as info:
+        models.from_avro("AirMissionPlan", record)
+    assert [e["loc"] for e in info.value.errors()] == [path]
+    assert info.value.errors()[0]["type"] == "too_long"
+
+
+def test_the_record_bound_is_far_below_the_broker_message_limit():
+    # broker default message.max.bytes 1048588; deploy/topics.yaml sets no smaller max.message.bytes
+    import yaml
+
+    topics = yaml.safe_load((schemas.SCHEMA_DIR.parent / "deploy" / "topics.yaml").read_text())
+    assert "max_message_bytes" not in json.dumps(topics) and "max.message.bytes" not in json.dumps(topics)
+    assert models.MAX_RECORD_BYTES == 64 * 1024 < 1_000_000 // 10
+    # and every simulated record (sentinels included) is far below the record bound
+    from producers.simulate import Simulator
+    from producers.validate import encoded_size
+
+    sizes = [encoded_size(models.model_name(m), m) for _, m in Simulator("all", seed=3, sentinels=True).events(200, 30)]
+    assert max(sizes) < models.MAX_RECORD_BYTES // 8

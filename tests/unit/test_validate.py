@@ -260,3 +260,77 @@ def test_validate_file(tmp_path):
 def test_empty_input_is_ok_and_empty():
     report = validate_lines("AirTrack", [])
     assert report.ok and report.valid == [] and report.records == 0
+
+
+# --------------------------------------------------------------------------- size bounds
+
+
+def test_a_one_mebibyte_string_is_one_error_naming_line_and_field_never_the_value():
+    good = example("MaritimeTrack").model_dump_json()
+    secret = "SECRET-" + "x" * (1 << 20)
+    bad = line_of("MaritimeTrack", mission=secret)
+    report = validate_lines("MaritimeTrack", [good] * 499 + [bad] + [good] * 500)
+    assert len(report.valid) == 999
+    (error,) = report.errors
+    assert (error.line, error.field) == (500, "mission")
+    assert str(error) == "line 500: mission: String should have at most 4096 characters"
+    assert "SECRET" not in str(error)
+
+
+@pytest.mark.parametrize("name, path, length, field", [
+    ("AirTrack", "callsign", 129, "callsign"),
+    ("AirTrack", "sortie_id", 129, "sortie_id"),
+    ("ForeignFighterReport", "subject__subject_ref", 129, "subject.subject_ref"),
+    ("ForeignFighterReport", "travel_indicators__0", 4097, "travel_indicators.0"),
+    ("MaritimeTrack", "ship_name", 257, "ship_name"),
+    ("StrikeReport", "launch_platform", 257, "launch_platform"),
+    ("StrikeReport", "collateral_assessment", 4097, "collateral_assessment"),
+])
+def test_over_long_strings_are_reported_with_their_path(name, path, length, field):
+    (error,) = validate_lines(name, [line_of(name, **{path: "y" * length})]).errors
+    assert error.field == field and f"at most {length - 1} characters" in error.message
+    assert validate_lines(name, [line_of(name, **{path: "y" * (length - 1)})]).ok
+
+
+def test_over_long_lists_are_reported_with_their_path():
+    too_many = line_of("AirTrack", label__releasable_to=["USA"] * 65)
+    (error,) = validate_lines("AirTrack", [too_many]).errors
+    assert error.field == "label.releasable_to" and "at most 64 items" in error.message
+    assert validate_lines("AirTrack", [line_of("AirTrack", label__releasable_to=["USA"] * 64)]).ok
+
+
+def test_a_record_above_the_encoded_size_bound_names_its_largest_field():
+    from producers.validate import encoded_size
+    from schemas.models import MAX_RECORD_BYTES
+
+    record = json.loads(example("AirMissionPlan").model_dump_json())
+    waypoint = record["route"][0]
+    # 64 waypoints (the most a route may have), each name 256 characters of 4 bytes each: every field within
+    # its bound, the record not
+    record["route"] = [dict(waypoint, name="\U0001f6e9" * 256) for _ in range(64)]
+    (error,) = validate_lines("AirMissionPlan", [json.dumps(record)]).errors
+    assert (error.line, error.field) == (1, "route")
+    assert f"above the {MAX_RECORD_BYTES}-byte bound" in error.message and "\U0001f6e9" not in error.message
+    record["route"] = record["route"][:32]
+    (number, model), = validate_lines("AirMissionPlan", [json.dumps(record)]).valid
+    assert encoded_size("AirMissionPlan", model) <= MAX_RECORD_BYTES
+
+
+def test_the_encoded_size_is_what_the_publisher_sends():
+    from core import serde
+    from schemas.models import to_avro
+    from producers.validate import encoded_size
+
+    for name in schemas.MESSAGE_TYPES:
+        model = example(name)
+        encoder = serde.Encoder(12345, schemas.load_schema(name))
+        assert encoded_size(name, model) == len(encoder.encode(to_avro(model)))
+
+
+def test_a_simulated_file_with_sentinels_validates_completely():
+    by_type: dict[str, list[str]] = {}
+    for _, model in Simulator("all", seed=9, sentinels=True).events(100, 20):
+        by_type.setdefault(model_name(model), []).append(model.model_dump_json())
+    for name, lines in by_type.items():
+        report = validate_lines(name, lines)
+        assert report.ok, report.errors[:3]
