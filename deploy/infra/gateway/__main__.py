@@ -1,0 +1,3 @@
+from deploy.infra.gateway.app import main
+
+main()
