@@ -2,6 +2,12 @@
 
 Only confluent-kafka's SchemaRegistryClient / AvroSerializer / AvroDeserializer talk to the registry, so
 any Confluent-compatible registry (Apicurio ccompat, Confluent, Karapace, Redpanda) works by URL.
+
+The local servers' registry URL is the registry gateway (deploy.infra.gateway): HTTPS, and HTTP basic auth with
+the credentials of the process's principal - the same lookup as its Kafka SASL credentials (core.settings
+`registry_client_config`). A partner principal reads only its own derived subjects there; services read and
+write everything. An external registry (LIAISON_SCHEMA_REGISTRY_URL) gets no credentials unless
+LIAISON_REGISTRY_AUTH=basic.
 """
 
 from __future__ import annotations
@@ -39,28 +45,33 @@ def value_subject(topic: str) -> str:
     return f"{topic}-value"
 
 
-def registry_client(settings: Settings | None = None) -> SchemaRegistryClient:
+def registry_client(settings: Settings | None = None, principal: str | None = None) -> SchemaRegistryClient:
+    """The registry client of `principal` (default LIAISON_PRINCIPAL, `admin` for tooling): one per URL and
+    identity, cached."""
     settings = settings or get_settings()
-    return _client(settings.registry_url())
+    return _client(tuple(sorted(settings.registry_client_config(principal).items())))
 
 
 #: Seconds an HTTP call to the registry may take: a stuck registry is an error, not a hang.
 REGISTRY_TIMEOUT = 30
 
 
-@lru_cache(maxsize=8)
-def _client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT})
+@lru_cache(maxsize=16)
+def _client(conf: tuple[tuple[str, str], ...]) -> SchemaRegistryClient:
+    return SchemaRegistryClient({**dict(conf), "timeout": REGISTRY_TIMEOUT})
 
 
 def avro_serializer(schema_str: str, client: SchemaRegistryClient | None = None,
-                    conf: dict | None = None) -> AvroSerializer:
-    return AvroSerializer(client or registry_client(), schema_str, conf={**SERIALIZER_CONF, **(conf or {})})
+                    conf: dict | None = None, principal: str | None = None) -> AvroSerializer:
+    return AvroSerializer(client or registry_client(principal=principal), schema_str,
+                          conf={**SERIALIZER_CONF, **(conf or {})})
 
 
-def avro_deserializer(client: SchemaRegistryClient | None = None, reader_schema: str | None = None) -> AvroDeserializer:
+def avro_deserializer(client: SchemaRegistryClient | None = None, reader_schema: str | None = None,
+                      principal: str | None = None) -> AvroDeserializer:
+    """`principal`: whose registry credentials a client made here uses (a liaison officer: partner-<code>)."""
     # subject strategy set explicitly, as for the serializer: no association lookup (Apicurio lacks the API)
-    return AvroDeserializer(client or registry_client(), reader_schema,
+    return AvroDeserializer(client or registry_client(principal=principal), reader_schema,
                             conf={"subject.name.strategy": topic_subject_name_strategy})
 
 

@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     deploy_dir: Path = REPO_ROOT / "deploy"
     #: First port of the local servers; the layout is fixed relative to it (see deploy.infra.servers).
     port_base: int = 9092
+    #: Apicurio's HTTPS port (management: the next one). Clients never use it: they use the gateway.
     registry_port: int = 8081
+    #: The registry gateway's port, the registry address of every client. 0: registry_port + 2.
+    registry_gateway_port: int = 0
     #: Registry storage: kafkasql (survives restarts, needs the broker) or mem.
     registry_storage: Literal["kafkasql", "mem"] = "kafkasql"
     shape: Literal["single", "cluster"] = "single"
@@ -51,6 +54,13 @@ class Settings(BaseSettings):
     sasl_username: str = ""
     sasl_password: str = ""
 
+    # --- registry client security (see `registry_client_config()`) ------------------------------------------
+    #: basic: send the principal's credentials (as for SASL) to the registry; none: send nothing; auto: basic
+    #: when the registry URL is the gateway of local servers (their infra.json says so), otherwise none.
+    registry_auth: Literal["auto", "basic", "none"] = "auto"
+    #: CA certificate (PEM) that signed the registry's HTTPS certificate. Empty: as the local servers say.
+    registry_ca_location: str = ""
+
     def infra_file(self) -> Path:
         return self.state_dir / "infra.json"
 
@@ -68,35 +78,63 @@ class Settings(BaseSettings):
             return infra["bootstrap_servers"]
         return f"127.0.0.1:{self.port_base}"
 
+    def gateway_port(self) -> int:
+        return self.registry_gateway_port or self.registry_port + 2
+
     def registry_url(self) -> str:
         if self.schema_registry_url:
             return self.schema_registry_url
         infra = self.running_infra()
         if infra and infra.get("schema_registry_url"):
             return infra["schema_registry_url"]
-        return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+        return f"https://127.0.0.1:{self.gateway_port()}/apis/ccompat/v7"
 
-    def local_infra_for(self, bootstrap: str) -> dict | None:
-        """The infra state of this clone's own servers that serve `bootstrap`: the state directory's first, then
-        any other state directory under <repo>/.state (tests, benchmarks) - so a process pointed at them with
-        LIAISON_BOOTSTRAP_SERVERS alone still finds their CA and credentials."""
+    def registry_client_config(self, principal: str | None = None) -> dict[str, str]:
+        """confluent-kafka SchemaRegistryClient settings: the URL, and for the registry gateway of local servers
+        (or LIAISON_REGISTRY_AUTH=basic) the principal's credentials as HTTP basic auth (`principal`, default
+        LIAISON_PRINCIPAL; the same lookup as the Kafka SASL credentials) and the CA of its certificate.
+        Raises CredentialsError when credentials are needed and missing."""
+        url = self.registry_url()
+        conf = {"url": url}
+        infra = self.local_infra_for(url, key="schema_registry_url")
+        reg = (infra or {}).get("registry") or {}
+        auth = self.registry_auth if self.registry_auth != "auto" else reg.get("auth", "none")
+        if auth == "basic":
+            sec = self.security()
+            if sec is None and not (self.credentials_dir or (self.sasl_username and self.sasl_password)):
+                raise CredentialsError(f"the registry at {url} needs credentials: set LIAISON_CREDENTIALS_DIR "
+                                       f"(folder of <principal>.json) or LIAISON_SASL_USERNAME/PASSWORD")
+            sec = sec or ClientSecurity("", "", None, Path(self.credentials_dir) if self.credentials_dir else None,
+                                        self.sasl_username or None, self.sasl_password or None)
+            user, password = sec.credentials(principal or self.principal)
+            conf["basic.auth.user.info"] = f"{user}:{password}"
+        ca = self.registry_ca_location or reg.get("ssl_ca_location")
+        if ca and url.startswith("https:"):
+            conf["ssl.ca.location"] = ca
+        return conf
+
+    def local_infra_for(self, address: str, key: str = "bootstrap_servers") -> dict | None:
+        """The infra state of this clone's own servers whose `key` (bootstrap_servers, schema_registry_url) is
+        `address`: the state directory's first, then any other state directory under <repo>/.state (tests,
+        benchmarks) - so a process pointed at them with LIAISON_BOOTSTRAP_SERVERS / LIAISON_SCHEMA_REGISTRY_URL
+        alone still finds their CA and credentials."""
         candidates = [Path(self.state_dir) / "infra.json"]
         root = REPO_ROOT / ".state"
         candidates += [root / "infra.json"] + sorted(root.glob("*/infra.json"))
         seen = set()
         for f in candidates:
             try:
-                key = f.resolve()
+                resolved = f.resolve()
             except OSError:
                 continue
-            if key in seen:
+            if resolved in seen:
                 continue
-            seen.add(key)
+            seen.add(resolved)
             try:
                 data = json.loads(f.read_text())
             except (OSError, ValueError):
                 continue
-            if data.get("bootstrap_servers") == bootstrap:
+            if data.get(key) == address:
                 return data
         return None
 
