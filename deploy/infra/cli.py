@@ -13,7 +13,7 @@ from deploy.infra import servers
 from deploy.infra.errors import InfraError
 from core.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local broker(s) and registry.")
+app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local broker(s), registry and registry gateway.")
 err = Console(stderr=True)
 
 
@@ -25,7 +25,7 @@ def _fail(e: Exception) -> None:
 @app.command()
 def up(shape: str = typer.Option(None, help="single (one combined node) or cluster (three nodes)"),
        registry_storage: str = typer.Option(None, help="kafkasql (persistent, default) or mem")) -> None:
-    """Start Kafka (KRaft) and the schema registry on 127.0.0.1; does nothing if they already run."""
+    """Start Kafka (KRaft), the schema registry and its gateway on 127.0.0.1; does nothing if they already run."""
     try:
         data = servers.up(get_settings(), shape, registry_storage, log=lambda m: err.print(m, highlight=False))
     except InfraError as e:
@@ -38,6 +38,10 @@ def up(shape: str = typer.Option(None, help="single (one combined node) or clust
         typer.echo(f"sasl.mechanism={sec['mechanism']}")
         typer.echo(f"ssl.ca.location={sec['ssl_ca_location']}")
         typer.echo(f"credentials={sec['credentials_dir']}/<user>.json")
+    reg = data.get("registry")
+    if reg:
+        typer.echo(f"schema.registry.ssl.ca.location={reg['ssl_ca_location']}")
+        typer.echo("schema.registry.basic.auth.user.info=<user>:<password> (the same credentials files)")
 
 
 @app.command()
@@ -67,7 +71,7 @@ def status() -> None:
 
 
 @app.command()
-def logs(server: Optional[str] = typer.Argument(None, help="kafka-1, kafka-2, kafka-3 or registry"),
+def logs(server: Optional[str] = typer.Argument(None, help="kafka-1, kafka-2, kafka-3, registry or registry-gateway"),
          lines: int = typer.Option(40, "-n", help="lines from the end of each log")) -> None:
     """Print the end of each server's log (or of one)."""
     settings = get_settings()

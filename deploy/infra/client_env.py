@@ -71,13 +71,18 @@ def client_env(data: dict) -> dict[str, str]:
                     "LIAISON_CREDENTIALS_DIR": sec["credentials_dir"]})
     else:
         env["LIAISON_SECURITY_PROTOCOL"] = "PLAINTEXT"
+    reg = data.get("registry")
+    if reg:
+        env.update({"LIAISON_REGISTRY_AUTH": reg["auth"], "LIAISON_REGISTRY_CA_LOCATION": reg["ssl_ca_location"]})
     return env
 
 
 def client_settings(data: dict) -> Settings:
     """Settings whose clients talk to the servers of an infra state (whatever the environment says)."""
     sec = data.get("security") or {}
+    reg = data.get("registry") or {}
     return Settings(bootstrap_servers=data["bootstrap_servers"], schema_registry_url=data["schema_registry_url"],
+                    registry_auth=reg.get("auth", "auto"), registry_ca_location=reg.get("ssl_ca_location", ""),
                     security_protocol=sec.get("protocol", "PLAINTEXT"),
                     sasl_mechanism=sec.get("mechanism", security.SCRAM),
                     ssl_ca_location=sec.get("ssl_ca_location", ""), credentials_dir=sec.get("credentials_dir", ""),

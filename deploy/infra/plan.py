@@ -39,6 +39,8 @@ class Plan:
     registry_port: int
     registry_mgmt_port: int
     registry_storage: str
+    #: the registry gateway, the registry address every client uses (Apicurio itself is behind it)
+    gateway_port: int = 0
 
     @property
     def bootstrap(self) -> str:
@@ -46,7 +48,17 @@ class Plan:
 
     @property
     def registry_url(self) -> str:
-        return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+        """The schema registry URL of clients: the gateway's (HTTPS, basic auth)."""
+        return f"https://127.0.0.1:{self.gateway_port}/apis/ccompat/v7"
+
+    @property
+    def registry_api_url(self) -> str:
+        """Apicurio's own Confluent-compatible API (HTTPS; only the gateway's token opens it)."""
+        return f"https://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def gateway_dir(self) -> Path:
+        return self.shape_dir / "registry-gateway"
 
     @property
     def shape_dir(self) -> Path:
@@ -64,7 +76,8 @@ class Plan:
         out = []
         for n in self.nodes:
             out += [(n.broker_port, f"{n.name} client listener"), (n.controller_port, f"{n.name} controller listener")]
-        out += [(self.registry_port, "registry HTTP"), (self.registry_mgmt_port, "registry management")]
+        out += [(self.registry_port, "registry HTTPS"), (self.registry_mgmt_port, "registry management"),
+                (self.gateway_port, "registry gateway")]
         return out
 
 
@@ -79,4 +92,5 @@ def make_plan(settings: Settings, shape: str | None = None, registry_storage: st
         registry_port=settings.registry_port,
         registry_mgmt_port=settings.registry_port + 1,
         registry_storage=registry_storage or settings.registry_storage,
+        gateway_port=settings.gateway_port(),
     )

@@ -6,21 +6,24 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.infra.errors import InfraError
 
 __all__ = ["Proc", "server_marker", "is_ours", "stray_pids", "port_in_use", "tcp_open", "spawn", "java_cmd",
-           "pid_alive", "reap", "log_tail", "wait_healthy", "stop_pids"]
+           "pid_alive", "reap", "log_tail", "wait_healthy", "stop_pids", "http_status"]
 
 
 @dataclass
 class Proc:
     name: str
-    kind: str  # kafka | registry
+    kind: str  # kafka | registry | registry-gateway
     pid: int
     ports: dict[str, int]
     log: str
@@ -72,6 +75,19 @@ def tcp_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def http_status(url: str, timeout: float = 3.0, ca: str | None = None, headers: dict | None = None) -> int | None:
+    """The HTTP status of GET `url` (HTTPS verified against `ca` when given), or None when nothing answers."""
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:

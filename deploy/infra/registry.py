@@ -1,69 +1,92 @@
-"""The schema registry (Apicurio): its KafkaSQL client configuration, start and health check."""
+"""The schema registry (Apicurio): its configuration (HTTPS only, a token only the gateway can sign, the
+KafkaSQL client's credentials), start and health check.
+
+Apicurio is never a client's address: clients use the registry gateway (deploy.infra.registry_gateway), and
+Apicurio refuses every API request that lacks the gateway's token. Client certificates would be the textbook
+way to close it, but `quarkus.http.ssl.client-auth` is a build-time property fixed to NONE in the published
+Apicurio 3.3.3 distribution (Quarkus logs "Build time property cannot be changed at runtime" and ignores it), so
+the registry verifies instead, through Quarkus OIDC's local verification (`quarkus.oidc.public-key`, no OIDC
+server), an RS256 token signed with a key generated for each start and held by the gateway alone.
+"""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from core.settings import Settings
 from deploy.infra import security
 from deploy.infra.client_env import Security
+from deploy.infra.gateway import token as gateway_token
 from deploy.infra.jars import ServerJars
 from deploy.infra.plan import Plan
-from deploy.infra.process import Proc, java_cmd, server_marker, spawn
+from deploy.infra.process import Proc, http_status, java_cmd, server_marker, spawn
+from deploy.infra.registry_gateway import gateway_healthy
 
 __all__ = ["start_registry", "registry_healthy"]
 
 
-def _registry_config(plan: Plan, sec: Security) -> Path:
-    """Quarkus reads <cwd>/config/application.properties: the KafkaSQL client's credentials go there (0600), not
-    in the environment or on the command line. `apicurio.kafka.common.*` is passed to every Kafka client of the
-    KafkaSQL storage (producer, consumers, admin)."""
+def _registry_config(plan: Plan, sec: Security, public_key: str) -> Path:
+    """Quarkus reads <cwd>/config/application.properties (0600): TLS, token verification and the KafkaSQL
+    client's credentials go there, not in the environment or on the command line. `apicurio.kafka.common.*` is
+    passed to every Kafka client of the KafkaSQL storage (producer, consumers, admin)."""
     cwd = plan.shape_dir / "registry"
     props = {
-        "apicurio.kafka.common.security.protocol": security.PROTOCOL,
-        "apicurio.kafka.common.sasl.mechanism": security.SCRAM,
-        "apicurio.kafka.common.sasl.jaas.config": security.jaas(security.SCRAM_MODULE, "registry",
-                                                                sec.passwords["registry"]),
-        "apicurio.kafka.common.ssl.truststore.type": "PEM",
-        "apicurio.kafka.common.ssl.truststore.location": str(sec.tls.ca_pem),
-        # Apicurio's default turns host name verification off; our certificate names 127.0.0.1, so keep it on.
-        "apicurio.kafka.common.ssl.endpoint.identification.algorithm": "https",
+        # HTTPS only (API and management interface), with a certificate the project CA signed
+        "quarkus.http.insecure-requests": "disabled",
+        "quarkus.http.ssl-port": str(plan.registry_port),
+        "quarkus.tls.key-store.pem.registry.cert": str(sec.tls.registry_cert),
+        "quarkus.tls.key-store.pem.registry.key": str(sec.tls.registry_key),
+        # every API request needs a bearer token signed with the gateway's key (checked locally: no OIDC server)
+        "quarkus.oidc.tenant-enabled": "true",
+        "quarkus.oidc.public-key": public_key,
+        "quarkus.oidc.token.issuer": gateway_token.ISSUER,
+        "quarkus.oidc.token.audience": gateway_token.AUDIENCE,
     }
-    text = "# Written by `liaison infra up`. KafkaSQL storage client security.\n" + "".join(
+    if plan.registry_storage == "kafkasql":
+        props.update({
+            "apicurio.kafka.common.security.protocol": security.PROTOCOL,
+            "apicurio.kafka.common.sasl.mechanism": security.SCRAM,
+            "apicurio.kafka.common.sasl.jaas.config": security.jaas(security.SCRAM_MODULE, "registry",
+                                                                    sec.passwords["registry"]),
+            "apicurio.kafka.common.ssl.truststore.type": "PEM",
+            "apicurio.kafka.common.ssl.truststore.location": str(sec.tls.ca_pem),
+            # Apicurio's default turns host name verification off; our certificate names 127.0.0.1, so keep it on.
+            "apicurio.kafka.common.ssl.endpoint.identification.algorithm": "https",
+        })
+    text = "# Written by `liaison infra up`: HTTPS, the gateway's token, KafkaSQL storage client security.\n" + "".join(
         f"{k}={v}\n" for k, v in props.items())
     security.write_private(cwd / "config" / "application.properties", text)
     return cwd
 
 
-def start_registry(plan: Plan, jars: ServerJars, sec: Security | None = None) -> Proc:
+def start_registry(plan: Plan, jars: ServerJars, sec: Security, public_key: str) -> Proc:
     log = plan.logs_dir / "registry.log"
     env = {
         "QUARKUS_HTTP_HOST": "127.0.0.1",
-        "QUARKUS_HTTP_PORT": str(plan.registry_port),
         "QUARKUS_MANAGEMENT_HOST": "127.0.0.1",
         "QUARKUS_MANAGEMENT_PORT": str(plan.registry_mgmt_port),
         "QUARKUS_LOG_CONSOLE_JSON": "false",
     }
-    cwd = jars.registry_jar.parent
     if plan.registry_storage == "kafkasql":
         env.update({"APICURIO_STORAGE_KIND": "kafkasql", "APICURIO_KAFKASQL_BOOTSTRAP_SERVERS": plan.bootstrap})
-        if sec is not None:
-            cwd = _registry_config(plan, sec)
     # else: Apicurio's default storage, an in-memory H2 database (gone when the registry stops)
+    cwd = _registry_config(plan, sec, public_key)
     # Class-data sharing archive, written by the first start and reused after: start-up is mostly class loading.
     cds = jars.registry_jar.parent / "registry-cds.jsa"
     cmd = java_cmd(jars.registry_java, "768m", server_marker(plan.state, "registry"), [
         "-XX:+AutoCreateSharedArchive", f"-XX:SharedArchiveFile={cds}", "-XX:TieredStopAtLevel=1",
         "-jar", str(jars.registry_jar)])
     pid = spawn(cmd, log, env=env, cwd=cwd)
-    return Proc("registry", "registry", pid, {"http": plan.registry_port, "management": plan.registry_mgmt_port},
+    return Proc("registry", "registry", pid, {"https": plan.registry_port, "management": plan.registry_mgmt_port},
                 str(log))
 
 
-def registry_healthy(url: str, timeout: float = 3.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/subjects", timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+def registry_healthy(url: str, timeout: float = 3.0, ca: str | None = None) -> bool:
+    """The registry clients use, at `url`, is up: for the gateway of local servers (the usual case) its /health
+    answers 200, which it does only when Apicurio behind it accepts its token; the CA comes from the servers'
+    infra.json when not given. Any other registry: GET /subjects answers 200."""
+    infra = Settings().local_infra_for(url, key="schema_registry_url")
+    reg = (infra or {}).get("registry") or {}
+    if reg.get("auth") == "basic":
+        return gateway_healthy(url, ca or reg.get("ssl_ca_location"), timeout)
+    return http_status(f"{url}/subjects", timeout, ca) == 200

@@ -1,8 +1,11 @@
 """Security material of the local servers, generated at setup under ``<state>/<shape>/`` (git-ignored, 0600):
 
     tls/ca.pem                      a CA made for this set of servers (clients trust it; its key signs the
-                                    broker certificate and is discarded: nothing else can ever be signed)
+                                    server certificates below in one step and is discarded: nothing else can
+                                    ever be signed)
     tls/broker.p12 (+ .password)    the brokers' key and certificate (SAN 127.0.0.1, localhost), signed by the CA
+    tls/registry.pem, .key          Apicurio's HTTPS certificate (chain) and key (PEM, for Quarkus)
+    tls/registry-gateway.pem, .key  the registry gateway's HTTPS certificate (chain) and key (PEM, for uvicorn)
     credentials/<user>.json         one SASL user each: username, password, mechanism, bootstrap, CA path
 
 Users: ``admin`` (super user: topics, ACLs, schema tooling), ``broker`` (inter-broker, super user), every
@@ -19,7 +22,7 @@ import ipaddress
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SCRAM = "SCRAM-SHA-512"
@@ -50,10 +53,24 @@ class Tls:
     ca_pem: Path
     keystore: Path
     keystore_password: str
+    #: Apicurio's HTTPS certificate and key (PEM), SAN 127.0.0.1 and localhost
+    registry_cert: Path | None = None
+    registry_key: Path | None = None
+    #: the registry gateway's HTTPS certificate and key (PEM), SAN 127.0.0.1 and localhost
+    gateway_cert: Path | None = None
+    gateway_key: Path | None = None
+
+
+#: Server certificates the CA signs at setup, one per TLS server: (file stem, common name).
+SERVER_CERTS = (("broker", "liaison-kafka"), ("registry", "liaison-registry"),
+                ("registry-gateway", "liaison-registry-gateway"))
 
 
 def ensure_tls(shape_dir: Path) -> Tls:
-    """The CA and the brokers' keystore, generated on first use and kept (clients keep trusting the CA)."""
+    """The CA and every server's key and certificate, generated together on first use and kept (clients keep
+    trusting the CA). The CA key signs them all in this one step and is discarded: nothing else can ever be
+    signed. A set missing any file (an older layout without the registry's certificates) is made anew, CA
+    included; the servers read their files at start, and `up` only gets here when none of them runs."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -62,9 +79,11 @@ def ensure_tls(shape_dir: Path) -> Tls:
 
     d = _private_dir(shape_dir / "tls")
     ca_pem, ks, ks_pw = d / "ca.pem", d / "broker.p12", d / "broker.p12.password"
+    pems = {stem: (d / f"{stem}.pem", d / f"{stem}.key") for stem, _ in SERVER_CERTS if stem != "broker"}
+    tls = Tls(ca_pem, ks, "", *pems["registry"], *pems["registry-gateway"])
     (d / "ca.key").unlink(missing_ok=True)  # kept by an earlier version; never needed
-    if ca_pem.exists() and ks.exists() and ks_pw.exists():
-        return Tls(ca_pem, ks, ks_pw.read_text().strip())
+    if ca_pem.exists() and ks.exists() and ks_pw.exists() and all(c.exists() and k.exists() for c, k in pems.values()):
+        return replace(tls, keystore_password=ks_pw.read_text().strip())
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "liaison-bus"),
@@ -78,20 +97,28 @@ def ensure_tls(shape_dir: Path) -> Tls:
                                        key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "liaison-bus"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "liaison-kafka")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=825))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+
+    def issue(common_name: str, usages: list):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "liaison-bus"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=825))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                               critical=False)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                               critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        return key, cert
+
+    issued = {stem: issue(cn, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if stem == "broker"
+                          else [ExtendedKeyUsageOID.SERVER_AUTH]) for stem, cn in SERVER_CERTS}
+    del ca_key  # the CA key is never written anywhere
+    key, cert = issued["broker"]
     password = secrets.token_urlsafe(24)
     p12 = pkcs12.serialize_key_and_certificates(
         b"broker", key, cert, [ca],
@@ -100,9 +127,15 @@ def ensure_tls(shape_dir: Path) -> Tls:
         .build(password.encode()))
     write_private(ks, p12)
     write_private(ks_pw, password + "\n")
+    for stem, (cert_file, key_file) in pems.items():
+        key, cert = issued[stem]
+        write_private(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+        chain = cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+        write_private(cert_file, chain)
     write_private(ca_pem, ca.public_bytes(serialization.Encoding.PEM))
     os.chmod(ca_pem, 0o644)  # the CA certificate is public; its key is not
-    return Tls(ca_pem, ks, password)
+    return replace(tls, keystore_password=password)
 
 
 def credentials_dir(shape_dir: Path) -> Path:

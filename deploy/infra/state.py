@@ -1,4 +1,5 @@
-"""The state file of one running set of servers, ``<state_dir>/infra.json``: shape, processes, client addresses."""
+"""The state file of one running set of servers, ``<state_dir>/infra.json``: shape, processes, client addresses
+(Kafka bootstrap, the registry gateway's URL) and client security (Kafka SASL/TLS, the registry's basic auth)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def write_state(plan: Plan, procs: list[Proc], sec: Security | None = None) -> d
     }
     if sec is not None:
         data["security"] = sec.state()
+        # how clients reach the registry (the gateway): basic auth with their principal's credentials, over TLS
+        # with this CA; `upstream` and `token_key` are for the servers' own health checks, not for clients
+        data["registry"] = {"auth": "basic", "ssl_ca_location": str(sec.tls.ca_pem),
+                            "upstream": plan.registry_api_url,
+                            "token_key": str(plan.gateway_dir / "token-key.pem")}
     plan.state.mkdir(parents=True, exist_ok=True)
     tmp = infra_file(plan.state).with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
