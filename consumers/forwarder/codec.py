@@ -156,7 +156,7 @@ class AuditEncoder:
     built from cached pieces: the audit is written for every (input, partner) on the hot path."""
 
     FIELDS = ("input_topic", "input_partition", "input_offset", "message_id", "message_type", "partner", "decision",
-              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder")
+              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at")
     MAX_CACHE = 20000
 
     def __init__(self, schema_id: int, schema: dict):
@@ -174,7 +174,7 @@ class AuditEncoder:
 
     def encode(self, topic: str, partition: int, offset: int, message_id: str | None, message_type: str | None,
                partner: str, decision: str, rule: str, reason: str, policy_version: str, output_topic: str | None,
-               decided_at: int, forwarder: str) -> bytes:
+               decided_at: int, forwarder: str, due_at: int | None = None) -> bytes:
         head = self._heads.get(topic)
         if head is None:
             head = self._heads[topic] = self._header + _string(topic)
@@ -191,4 +191,6 @@ class AuditEncoder:
         if self._end_key != (decided_at, forwarder):
             self._end_key = (decided_at, forwarder)
             self._end = _zigzag(decided_at) + _string(forwarder)
-        return b"".join((head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, tail, self._end))
+        due = b"\x00" if due_at is None else b"\x02" + _zigzag(due_at)
+        return b"".join((head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, tail, self._end,
+                         due))
