@@ -1,5 +1,5 @@
 """Every topic name of the bus, in one module: the internal topic of each message type, the partner feeds,
-the audit and dead-letter topics. Declarations (partitions, retention) live in deploy/topics.yaml."""
+the audit, dead-letter and hold topics. Declarations (partitions, retention) live in deploy/topics.yaml."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ PARTNER_PREFIX = "liaison.partner."
 AUDIT_TOPIC = "liaison.audit.decisions"
 #: Records that cannot be decoded or validated, with the reason in headers.
 DEADLETTER_TOPIC = "liaison.deadletter"
+#: Released records held until their time buckets end (the forwarder writes and reads it; internal only).
+HOLD_TOPIC = "liaison.hold"
+#: The longest time bucket a policy may use on a held release, in seconds: 2 days. The hold topic keeps its
+#: records 7 days (deploy/topics.yaml), so a held record outlives its bucket by 5 days of forwarder outage.
+MAX_HOLD_SECONDS = 2 * 86_400
 
 _TOPICS: dict[str, str] = {
     "AirMissionPlan": f"{TOPIC_PREFIX}.air.mission-plan",

@@ -4,11 +4,17 @@ Read top to bottom; each step is one small unit with one interface:
 
     InRecord   ->  decode once              InputDecoder.decode(topic, value) -> (type, record) | DecodeError
                ->  for every partner:       decide(type, record, policy)      (release, pure)
-                     released view          OutRecord to liaison.partner.<code>.<domain>.<type>
+                     released view          envelope(type, decision, policy): key, headers, timestamp, due
+                       due by now_ms        OutRecord to liaison.partner.<code>.<domain>.<type>   (RELEASE)
+                       not yet due          OutRecord to liaison.hold (hold.hold_record)         (HELD)
                      audit                  OutRecord to liaison.audit.decisions, one per (input, partner)
                or  undecodable / invalid:   dead letter (original bytes and headers + liaison.dlq.*)
                                             and a DEAD_LETTER audit per partner
-    BatchResult:   the outputs in produce order, the next offset per (topic, partition), the stats
+    InRecord of liaison.hold, per partition in offset order:
+               due by now_ms                the partner record (envelope only) and a RELEASED audit
+               not yet due                  the partition stops here for this batch: pauses[(topic, p)] =
+                                            (offset, due); its later records in the batch are skipped
+    BatchResult:   the outputs in produce order, the next offset per (topic, partition), the pauses, the stats
 
 The service (:mod:`consumers.forwarder.service`) owns the clients and the transaction: it turns consumed
 messages into InRecords, hands them in with the clock (``now_ms``), and produces what comes out. Partner
@@ -21,68 +27,82 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-import schemas
+from datetime import datetime, timezone
 
 from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder
+from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
+from consumers.forwarder.records import Headers, InRecord, OutRecord
 from core.serde import Encoder
-from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, PARTNER_PREFIX, partner_topic, topic_for
-from release import CompiledPolicy, decide, released_key
+from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS, PARTNER_PREFIX, partner_topic,
+                         topic_for)
+from release import CompiledPolicy, decide, envelope
 
-__all__ = ["BatchResult", "BatchStats", "EncoderFactory", "InRecord", "OutRecord", "PartnerPlan", "Pipeline",
-           "build_plans"]
+__all__ = ["BatchResult", "BatchStats", "EncoderFactory", "Headers", "InRecord", "OutRecord", "PartnerPlan",
+           "Pipeline", "build_plans"]
 
 VERSION_HEADER = "liaison.policy.version"
-_TYPE_HEADERS = {t: ("type", t.encode()) for t in schemas.MESSAGE_TYPES}
-
-Headers = list[tuple[str, bytes | None]]
-
-
-# ---------------------------------------------------------------------------------------------- records
+#: A release due further ahead than this is withheld (rule ``hold-bound``): the hold topic would not keep it.
+MAX_HOLD_MS = MAX_HOLD_SECONDS * 1000
 
 
-@dataclass(slots=True)
-class InRecord:
-    """One consumed record, as the service read it from an internal topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers | None = None
-    timestamp: int | None = None  # ms since the epoch; None when the broker gave none
-
-
-@dataclass(slots=True)
-class OutRecord:
-    """One record to produce into the batch's transaction."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers | None
-    timestamp: int | None = None  # None: the producer stamps it at produce time (what the forwarder always did)
+# ---------------------------------------------------------------------------------------------- results
 
 
 @dataclass
 class BatchStats:
-    records: int = 0
+    records: int = 0        # input records (internal topics); hold-topic records are not inputs
     dead_lettered: int = 0
-    counts: Counter = field(default_factory=Counter)  # (partner, type, decision) -> n; type "?" for dead letters
+    #: (partner, type, decision) -> n; type "?" for dead letters. Decisions: RELEASE, WITHHOLD, DEAD_LETTER,
+    #: HELD (an input's release written to the hold topic) and RELEASED (a held record released when due).
+    counts: Counter = field(default_factory=Counter)
+    hold_dead_lettered: int = 0  # hold-topic records without the forwarder's headers (never written by it)
 
     def add(self, other: BatchStats) -> None:
         self.records += other.records
         self.dead_lettered += other.dead_lettered
         self.counts.update(other.counts)
+        self.hold_dead_lettered += other.hold_dead_lettered
+
+    def _sum(self, decision: str) -> int:
+        return sum(n for (_p, _t, d), n in self.counts.items() if d == decision)
+
+    @property
+    def held(self) -> int:
+        return self._sum("HELD")
+
+    @property
+    def released_from_hold(self) -> int:
+        return self._sum("RELEASED")
+
+    def per_partner(self) -> dict[str, dict[str, int]]:
+        """Partner -> released (RELEASE + RELEASED), withheld, held (HELD), released_from_hold (RELEASED),
+        dead_lettered. Over a run: released + withheld + (held - released_from_hold) = input - dead-lettered."""
+        out: dict[str, dict[str, int]] = {}
+        for (code, _type, decision), n in self.counts.items():
+            row = out.setdefault(code, {"released": 0, "withheld": 0, "held": 0, "released_from_hold": 0,
+                                        "dead_lettered": 0})
+            if decision in ("RELEASE", "RELEASED"):
+                row["released"] += n
+            if decision == "RELEASED":
+                row["released_from_hold"] += n
+            elif decision == "HELD":
+                row["held"] += n
+            elif decision == "WITHHOLD":
+                row["withheld"] += n
+            elif decision == "DEAD_LETTER":
+                row["dead_lettered"] += n
+        return out
 
 
 @dataclass
 class BatchResult:
-    """What one batch comes to: produce ``outputs`` in order, then commit ``offsets`` with them."""
+    """What one batch comes to: produce ``outputs`` in order, then commit ``offsets`` with them, then pause each
+    hold partition of ``pauses`` at its offset until its due time."""
 
     outputs: list[OutRecord] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
+    #: hold (topic, partition) -> (offset of its first record not yet due, its due time in ms)
+    pauses: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     stats: BatchStats = field(default_factory=BatchStats)
 
     @property
@@ -96,6 +116,10 @@ class BatchResult:
     @property
     def dead_letters(self) -> list[OutRecord]:
         return [o for o in self.outputs if o.topic == DEADLETTER_TOPIC]
+
+    @property
+    def holds(self) -> list[OutRecord]:
+        return [o for o in self.outputs if o.topic == HOLD_TOPIC]
 
 
 # ---------------------------------------------------------------------------------------------- plans
@@ -116,7 +140,9 @@ EncoderFactory = Callable[[str, dict], Encoder]
 
 
 def build_plans(policies: dict[str, CompiledPolicy], encoder_for: EncoderFactory) -> dict[str, PartnerPlan]:
-    """Partner code -> plan, in partner order; at start and at reload alike."""
+    """Partner code -> plan, in partner order; at start and at reload alike. A policy with a bucket longer than
+    the forwarder holds a release (:data:`core.topics.MAX_HOLD_SECONDS`) is refused (PolicyError)."""
+    check_hold_bound(policies)
     plans = {}
     for code, policy in sorted(policies.items()):
         topics, encoders = {}, {}
@@ -147,6 +173,9 @@ class Pipeline:
         decode = self.decoder.decode
         offsets, stats = result.offsets, result.stats
         for rec in batch:
+            if rec.topic == HOLD_TOPIC:
+                self._from_hold(rec, now_ms, result)
+                continue
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
             stats.records += 1
             try:
@@ -159,7 +188,7 @@ class Pipeline:
 
     def _release(self, rec: InRecord, type_name: str, record: dict, partners: list[tuple[str, PartnerPlan]],
                  now_ms: int, result: BatchResult) -> None:
-        """Every partner's decision on one decoded record: its view (if released) and its audit."""
+        """Every partner's decision on one decoded record: its view (to the partner, or held) and its audit."""
         message_id = str(record["label"]["message_id"])
         mid = message_id.encode()
         emit = result.outputs.append
@@ -167,18 +196,54 @@ class Pipeline:
         audit = self.audit.encode
         for code, plan in partners:
             d = decide(type_name, record, plan.policy)
-            out_topic = None
+            decision, rule, reason, out_topic, due = d.decision, d.rule, d.reason, None, None
             if d.released is not None:
+                env = envelope(type_name, d, plan.policy)
                 out_topic = plan.topics[type_name]
-                key = released_key(type_name, d.released)
-                emit(OutRecord(out_topic, key.encode() if key else None, plan.encoders[type_name].encode(d.released),
-                               [plan.version_header, ("message_id", mid), _TYPE_HEADERS[type_name],
-                                ("rule", d.rule.encode())]))
-            counts[(code, type_name, d.decision)] += 1
+                value = plan.encoders[type_name].encode(d.released)
+                if env.due_ms is None or env.due_ms <= now_ms:
+                    emit(OutRecord(out_topic, env.key, value, env.headers, env.timestamp_ms))
+                elif env.due_ms - now_ms > MAX_HOLD_MS:
+                    decision, rule, out_topic = "WITHHOLD", "hold-bound", None
+                    reason = (f"{type_name}: due {_iso(env.due_ms)}, more than {MAX_HOLD_SECONDS} s ahead: longer "
+                              f"than a release is held")
+                else:
+                    decision, due = "HELD", env.due_ms
+                    emit(hold_record(env, value, out_topic, due, source=(rec.topic, rec.partition, rec.offset),
+                                     message_id=message_id, type_name=type_name, partner=code, rule=rule,
+                                     policy_version=plan.policy.version))
+            counts[(code, type_name, decision)] += 1
             emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
-                                                   d.decision, d.rule, d.reason, plan.policy.version, out_topic,
-                                                   now_ms, self.forwarder), None))
+                                                   decision, rule, reason, plan.policy.version, out_topic,
+                                                   now_ms, self.forwarder, due), None))
 
+    def _from_hold(self, rec: InRecord, now_ms: int, result: BatchResult) -> None:
+        """A hold-topic record, in its partition's offset order: released when due, else the partition stops."""
+        tp = (rec.topic, rec.partition)
+        if tp in result.pauses:  # behind a record not yet due: later in this partition, later in time
+            return
+        try:
+            h = held(rec.headers, rec.value)
+        except HoldError as e:
+            result.offsets[tp] = rec.offset + 1
+            result.stats.hold_dead_lettered += 1
+            result.outputs.append(OutRecord(DEADLETTER_TOPIC, rec.key, rec.value, list(rec.headers or []) + [
+                ("liaison.dlq.error", str(e).encode()), ("liaison.dlq.stage", b"hold"),
+                ("liaison.dlq.source.topic", rec.topic.encode()),
+                ("liaison.dlq.source.partition", str(rec.partition).encode()),
+                ("liaison.dlq.source.offset", str(rec.offset).encode()),
+                ("liaison.dlq.forwarder", self.forwarder.encode())]))
+            return
+        if h.due_ms > now_ms:
+            result.pauses[tp] = (rec.offset, h.due_ms)
+            return
+        result.offsets[tp] = rec.offset + 1
+        result.outputs.append(released(h))
+        result.stats.counts[(h.partner, h.type_name, "RELEASED")] += 1
+        result.outputs.append(OutRecord(AUDIT_TOPIC, h.message_id.encode(), self.audit.encode(
+            h.source_topic, h.source_partition, h.source_offset, h.message_id, h.type_name, h.partner, "RELEASED",
+            h.rule, f"{h.type_name}: released from {HOLD_TOPIC} by rule {h.rule}, its time buckets ended",
+            h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms), None))
     def _dead_letter(self, rec: InRecord, error: DecodeError, partners: list[tuple[str, PartnerPlan]],
                      now_ms: int, result: BatchResult) -> None:
         """The original bytes and headers to the dead-letter topic, and a DEAD_LETTER audit per partner."""
@@ -195,3 +260,7 @@ class Pipeline:
             result.outputs.append(OutRecord(AUDIT_TOPIC, coord, self.audit.encode(
                 topic, part, off, None, None, code, "DEAD_LETTER", "dead-letter", f"{error.stage}: {error}"[:500],
                 plan.policy.version, DEADLETTER_TOPIC, now_ms, self.forwarder), None))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,9 +3,16 @@
 A thin Kafka service around the pure pipeline (:mod:`consumers.forwarder.pipeline`). Read top to bottom:
 
     consume a batch  ->  InRecords (a consumer error stops the service)
-                     ->  pipeline.process(batch, now_ms): decode, decide per partner, views, audits, dead letters
+                     ->  pipeline.process(batch, now_ms): decode, decide per partner, views, holds, audits,
+                         dead letters; releases of held records that fell due
                      ->  begin the transaction, produce the outputs in order, send the consumed offsets, commit
                          (an abortable error: abort, rewind to the batch's first offsets, consume it again)
+                     ->  pause each hold partition whose first record is not yet due, seek it back to that
+                         record; resume it once the clock passes its due time
+
+The service consumes the hold topic (liaison.hold) in the same group and the same transactions as the internal
+topics: a held record is written in its input's transaction and released, with its hold offset committed, in
+a later one, so a release from the hold is exactly once too.
 
 SIGTERM/SIGINT: the current batch's transaction is finished (committed, or aborted on error) and the
 process exits. SIGHUP: policies are reloaded at the next batch boundary; an invalid policy is refused with
@@ -30,7 +37,7 @@ from core import kafka, serde
 from core.logs import get_logger
 from core.serde import Encoder, register_encoder
 from core.settings import Settings, get_settings
-from core.topics import AUDIT_TOPIC, INTERNAL_TOPICS
+from core.topics import AUDIT_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS
 from release import SecretStore, load_policies
 
 __all__ = ["BatchStats", "Forwarder", "PartnerPlan", "ensure_partner_keys", "in_records"]
@@ -82,6 +89,7 @@ class Forwarder:
         self.totals = BatchStats()
         self._stop = False
         self._reload = False
+        self._paused: dict[tuple[str, int], int] = {}  # hold (topic, partition) -> due ms: resume after
         self.listeners: list = []  # called with each committed batch's BatchStats
         self.first_batch_at: float | None = None  # perf_counter() of the first non-empty batch
         self.consumer = kafka.consumer(self.group_id, {
@@ -131,7 +139,8 @@ class Forwarder:
         except BaseException:
             self._rewind(msgs)
             raise
-        if not batch:
+        if not result.outputs and not result.offsets:  # nothing consumed but hold records not yet due
+            self._hold_back(result.pauses)
             return
         self.producer.begin_transaction()
         try:
@@ -143,6 +152,7 @@ class Forwarder:
             self._rewind(msgs)
             raise
         if self._commit(msgs, result):
+            self._hold_back(result.pauses)
             self.totals.add(result.stats)
             self._log_batch(result.stats)
             for listener in self.listeners:
@@ -154,11 +164,42 @@ class Forwarder:
         for out in outputs:
             while True:
                 try:
-                    # timestamp 0: the producer stamps the record (the pipeline leaves it None)
+                    # a partner record's timestamp is its envelope's; 0 (None): the producer stamps it
                     produce(out.topic, out.value, out.key, headers=out.headers, timestamp=out.timestamp or 0)
                     break
                 except BufferError:
                     self.producer.poll(0.05)
+
+    # ------------------------------------------------------------------ holds
+
+    def _hold_back(self, pauses: dict[tuple[str, int], tuple[int, int]]) -> None:
+        """Stop each hold partition at its first record not yet due (its offset is not committed past it)."""
+        for (topic, part), (offset, due_ms) in pauses.items():
+            tp = TopicPartition(topic, part, offset)
+            self.consumer.pause([tp])
+            self.consumer.seek(tp)  # drops what was fetched after it: it comes again on resume
+            self._paused[(topic, part)] = due_ms
+        if pauses:
+            log.info("hold paused", partitions={f"{t}/{p}": due for (t, p), (_o, due) in pauses.items()})
+
+    def _resume_due(self) -> None:
+        if not self._paused:
+            return
+        now_ms = int(time.time() * 1000)
+        due = [tp for tp, due_ms in self._paused.items() if due_ms <= now_ms]
+        if due:
+            self.consumer.resume([TopicPartition(t, p) for t, p in due])
+            for tp in due:
+                del self._paused[tp]
+
+    def _revoked(self, consumer, partitions) -> None:
+        for tp in partitions:
+            self._paused.pop((tp.topic, tp.partition), None)
+
+    @property
+    def paused(self) -> dict[tuple[str, int], int]:
+        """Hold partitions waiting for a record to fall due -> its due time (ms)."""
+        return dict(self._paused)
 
     # ------------------------------------------------------------------ transactions
 
@@ -213,7 +254,7 @@ class Forwarder:
 
     def run(self, max_idle: float | None = None, duration: float | None = None,
             poll_timeout: float = 0.5) -> BatchStats:
-        self.consumer.subscribe(list(INTERNAL_TOPICS))
+        self.consumer.subscribe(list(INTERNAL_TOPICS) + [HOLD_TOPIC], on_revoke=self._revoked, on_lost=self._revoked)
         log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id,
                  partners={c: p.policy.version for c, p in self.partners.items()})
         # Start-up objects (schemas, policies, clients) live as long as the process: keep the collections that
@@ -225,6 +266,7 @@ class Forwarder:
                 if self._reload:
                     self._reload = False
                     self.reload_policies()
+                self._resume_due()
                 msgs = self.consumer.consume(self.batch_size, poll_timeout)
                 now = time.monotonic()
                 if duration is not None and now - started >= duration:
@@ -242,16 +284,15 @@ class Forwarder:
         return self.totals
 
     def _log_batch(self, stats: BatchStats) -> None:
-        per_partner: dict[str, dict[str, int]] = {}
-        for (code, _type, decision), n in stats.counts.items():
-            per_partner.setdefault(code, {"released": 0, "withheld": 0, "dead_lettered": 0})
-            key = {"RELEASE": "released", "WITHHOLD": "withheld"}.get(decision, "dead_lettered")
-            per_partner[code][key] += n
-        log.info("batch committed", records=stats.records, dead_lettered=stats.dead_lettered, partners=per_partner)
+        log.info("batch committed", records=stats.records, dead_lettered=stats.dead_lettered, held=stats.held,
+                 released_from_hold=stats.released_from_hold, partners=stats.per_partner(),
+                 **({"hold_dead_lettered": stats.hold_dead_lettered} if stats.hold_dead_lettered else {}))
 
     def close(self) -> None:
         try:
             self.consumer.close()
         finally:
             self.producer.flush(10)
-        log.info("forwarder stopped", records=self.totals.records, dead_lettered=self.totals.dead_lettered)
+        log.info("forwarder stopped", records=self.totals.records, dead_lettered=self.totals.dead_lettered,
+                 held=self.totals.held, released_from_hold=self.totals.released_from_hold,
+                 still_paused={f"{t}/{p}": due for (t, p), due in self._paused.items()})

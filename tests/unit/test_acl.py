@@ -45,17 +45,22 @@ def test_only_a_components_producer_and_nobody_else_writes_its_internal_topics(d
     assert all(a.pattern == "prefixed" for a in declared if a.name.startswith("liaison.internal."))
 
 
-def test_only_the_forwarder_writes_partner_audit_and_dead_letter_topics(declared):
+def test_only_the_forwarder_writes_partner_audit_dead_letter_and_hold_topics(declared):
     writers = {(a.principal, a.name, a.pattern) for a in declared if a.operation == "WRITE"
                and not a.name.startswith("liaison.internal") and a.resource == "topic"
                and a.name.startswith("liaison")}
     assert writers == {("forwarder", "liaison.partner.", "prefixed"),
                        ("forwarder", "liaison.audit.decisions", "literal"),
-                       ("forwarder", "liaison.deadletter", "literal")}
+                       ("forwarder", "liaison.deadletter", "literal"),
+                       ("forwarder", "liaison.hold", "literal")}
     fwd = of(declared, "forwarder")
     assert Acl("forwarder", "transactional_id", "liaison-forwarder-", "prefixed", "WRITE") in fwd
     assert Acl("forwarder", "group", "liaison-forwarder", "prefixed", "READ") in fwd
-    assert {a.name for a in fwd if a.operation == "READ" and a.resource == "topic"} == {"liaison.internal."}
+    assert {a.name for a in fwd if a.operation == "READ" and a.resource == "topic"} == {"liaison.internal.",
+                                                                                         "liaison.hold"}
+    # nobody else touches the hold topic: it holds released views not yet due
+    assert {a.principal for a in declared if a.resource == "topic" and "liaison.hold".startswith(a.name)
+            and a.operation != "DESCRIBE"} == {"forwarder"}
 
 
 def test_who_reads_internal_topics(declared):
