@@ -1,16 +1,25 @@
 """Lag figures and health status over a sliding window of snapshots. Pure: no Kafka, no clock.
 
-Figures, per (group, topic, partition), from one snapshot:
+Figures, per (group, topic, partition), from the latest snapshot (the monitor reads offsets, never records):
 
-- lag in records: end - committed, where end is the last stable offset (LSO, read_committed end). On
-  transactional topics a committed offset may point at a commit marker (a consumer commits "last record + 1"):
-  when no committed data record lies between the committed offset and the LSO the lag is 0 (Kafka's tool,
-  which counts against the high watermark, shows 1 there forever: KAFKA-6607). Otherwise the lag counts from
-  the first data record at or after the committed offset, so leading markers and aborted records are not
-  counted (markers further inside the range are: one per transaction). Negative values (committed beyond the
-  end: truncated or re-created topic) are clamped to 0 and flagged. No commit: no figure (None), never 0.
-- lag in seconds: age, at the snapshot instant, of the oldest unconsumed record (the first data record at or
-  after the committed offset), from its timestamp; 0 when the lag is 0; None when it could not be read.
+- lag in offsets (`lag_offsets`): end - committed, where end is the last stable offset (LSO, the end of what
+  read_committed consumers can read). On a plain topic that is the number of records not yet consumed, equal to
+  Kafka's `kafka-consumer-groups --describe`. On a transactional topic it also counts the control records
+  (one commit/abort marker per transaction and partition) and aborted records between the committed offset and
+  the LSO: an upper bound on the data records waiting, exact only where no transaction ended in that range. A
+  read_committed consumer commits "last record + 1", the offset of the marker that follows, so a caught-up one
+  shows 1 (Kafka's tool too, KAFKA-6607); without reading the log nobody can tell that marker from one record,
+  see "possible marker" below. Negative values (committed beyond the end: truncated or re-created topic) are
+  clamped to 0 and flagged. No commit: no figure (None), never 0.
+- lag in seconds: how long the oldest unconsumed record has been waiting, i.e. now - the moment the end
+  offset first passed the committed offset, from the monitor's table of (time, end offset) samples
+  (`operations.lag.samples`), interpolated between samples (`~`, bounds given), or a lower bound when the
+  committed offset is older than the oldest sample (`≥`); both flagged `estimated`. 0 (exact) when lag is 0.
+  A consumer's own figure (`ConsumerMark`: timestamp of the last record it committed) tightens the upper bound.
+- possible marker: lag in offsets <= `marker_offsets` (default 1) on an end offset that has not moved since the
+  group committed its current offset. A read_committed consumer parked after the last transaction's records
+  looks exactly like that; so does a consumer that stopped one record short of an idle end. Not flagged (OK),
+  no lag in seconds; it is judged as soon as the end moves again.
 
 Status per partition, from the partition's history over the window (Burrow-style, worst first):
 
@@ -22,9 +31,10 @@ Status per partition, from the partition's history over the window (Burrow-style
              least `stall_min_seconds`) with lag > 0 in each of them: records that were waiting at the
              first of those polls are still waiting;
 - WARNING    lag > 0 in each of the last `warn_polls` polls, never decreasing and higher at the end, and the
-             oldest unconsumed record at least `warn_min_lag_seconds` old (the consumer falls behind);
+             oldest unconsumed record at least `warn_min_lag_seconds` old (or only known to be older than
+             some lower bound: the consumer falls behind);
 - NO_COMMIT  assigned to a member but never committed (explicit state; counts as OK for the group);
-- OK         everything else, in particular lag 0: a quiet topic is never flagged.
+- OK         everything else, in particular lag 0 (a quiet topic is never flagged) and a possible marker.
 
 Group status = worst partition status (ERROR if the group itself could not be read). A group listed earlier
 in the window but gone now is reported with state DELETED (status OK, no partitions) until the window forgets it.
@@ -33,11 +43,12 @@ in the window but gone now is reported with state DELETED (status OK, no partiti
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from operations.lag.model import LOOKUP_EMPTY, LOOKUP_FOUND, GroupObs, PartitionObs, Snapshot
+from operations.lag.model import ConsumerMark, GroupObs, PartitionObs, Snapshot
+from operations.lag.samples import AT_LEAST, EXACT, ZERO, Age, EndOffsetTable, bounded_by_consumer
 
 OK, WARNING, STALLED, STOPPED, ERROR = "OK", "WARNING", "STALLED", "STOPPED", "ERROR"
 NO_COMMIT = "NO_COMMIT"
@@ -47,6 +58,8 @@ DELETED = "DELETED"
 GROUP_STATUSES = (OK, WARNING, STALLED, STOPPED, ERROR)
 PARTITION_STATUSES = (OK, NO_COMMIT, WARNING, STALLED, STOPPED, ERROR)
 SEVERITY = {OK: 0, NO_COMMIT: 0, WARNING: 1, STALLED: 2, STOPPED: 3, ERROR: 4}
+#: (group, topic, partition) -> the consumer's own figure for that partition
+Marks = Mapping[tuple[str, str, int], ConsumerMark]
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,9 @@ class Thresholds:
     warn_min_lag_seconds: float = 10.0
     #: snapshots kept in the window (at least enough to span stop_seconds; see window_for)
     window: int = 12
+    #: an offset lag up to this on an end offset that has not moved since the commit is a possible transaction
+    #: marker (a read_committed consumer parked after the last transaction), not flagged; 0 flags it
+    marker_offsets: int = 1
 
     def __post_init__(self) -> None:
         if self.stall_polls < 2:
@@ -75,6 +91,8 @@ class Thresholds:
             raise ValueError("warn_polls must be >= 2")
         if self.stop_seconds <= 0 or self.stall_min_seconds < 0 or self.warn_min_lag_seconds < 0:
             raise ValueError("thresholds in seconds must be positive")
+        if self.marker_offsets < 0:
+            raise ValueError("marker_offsets must be >= 0")
 
     def window_for(self, interval: float) -> int:
         """Snapshots to keep at this poll interval so that every rule can be reached."""
@@ -85,32 +103,25 @@ class Thresholds:
 # ---------------------------------------------------------------------------------------------- figures
 
 
-def lag_records(obs: PartitionObs) -> tuple[int | None, bool]:
-    """(lag in records, clamped). None when there is no commit or no end offset."""
+def lag_offsets(obs: PartitionObs) -> tuple[int | None, bool]:
+    """(LSO - committed offset, clamped). None when there is no commit, no end offset or an error."""
     if obs.committed is None or obs.end is None or obs.error is not None:
         return None, False
     raw = obs.end - obs.committed
-    if raw <= 0:
-        return 0, raw < 0
-    if obs.lookup == LOOKUP_EMPTY:
-        return 0, False
-    if obs.lookup == LOOKUP_FOUND and obs.first_offset is not None:
-        if obs.first_offset >= obs.end:
-            return 0, False
-        return obs.end - max(obs.committed, obs.first_offset), False
-    return raw, False
+    return max(0, raw), raw < 0
 
 
-def lag_seconds(obs: PartitionObs, taken_at: float) -> float | None:
-    """Age in seconds, at `taken_at` (epoch s), of the oldest unconsumed record; None when unknown."""
-    lag, _ = lag_records(obs)
+def lag_age(obs: PartitionObs, now: float, table: EndOffsetTable, mark: ConsumerMark | None = None) -> Age | None:
+    """How long, at `now`, the oldest unconsumed record of the partition has waited; None when unknown."""
+    lag, _ = lag_offsets(obs)
     if lag is None:
         return None
     if lag == 0:
-        return 0.0
-    if obs.lookup == LOOKUP_FOUND and obs.first_ts_ms is not None and obs.first_ts_ms >= 0:
-        return max(0.0, taken_at - obs.first_ts_ms / 1000.0)
-    return None
+        return ZERO
+    age = table.age(obs.key, obs.committed, now)
+    if mark is not None and mark.offset == obs.committed and mark.last_record_ts_ms >= 0:
+        age = bounded_by_consumer(age, now - mark.last_record_ts_ms / 1000.0)
+    return age
 
 
 # ---------------------------------------------------------------------------------------------- reports
@@ -123,7 +134,10 @@ class PartitionReport:
     committed: int | None
     end_offset: int | None
     high_watermark: int | None
-    lag_records: int | None
+    #: last stable offset - committed offset (clamped >= 0): data records, plus transaction markers and aborted
+    #: records in between on transactional topics
+    lag_offsets: int | None
+    #: how long the oldest unconsumed record has waited (see lag_seconds_kind); None when unknown
     lag_seconds: float | None
     status: str
     reason: str
@@ -132,8 +146,30 @@ class PartitionReport:
     #: how long (lower bound, from the window) the committed offset has not changed
     committed_unchanged_s: float | None = None
     error: str | None = None
-    #: why lag_seconds is unknown (lag > 0 but the oldest unconsumed record could not be read)
+    #: why lag_seconds is unknown (lag > 0 but no sample dates the committed offset, or a possible marker)
     lag_seconds_note: str | None = None
+    #: exact | interpolated | at_least | at_most (samples.AGE_KINDS); None when lag_seconds is None
+    lag_seconds_kind: str | None = None
+    #: lag_seconds is not a measurement: interpolated between samples, or only a bound
+    estimated: bool = False
+    #: certain bounds of lag_seconds (high None: unbounded)
+    lag_seconds_low: float | None = None
+    lag_seconds_high: float | None = None
+    #: lag_offsets <= marker_offsets on an end that has not moved since the commit: maybe only a marker
+    possible_marker: bool = False
+
+    @property
+    def lag_records(self) -> int | None:
+        """Deprecated name of lag_offsets (offsets, not data records); liaison/demo.py still reads it."""
+        return self.lag_offsets
+
+    @property
+    def lag_seconds_text(self) -> str:
+        """`-`, `0.0`, `~12.3` (interpolated), `≥300.0` (at least), `≤40.0` (at most)."""
+        if self.lag_seconds is None or self.lag_seconds_kind is None:
+            return "-"
+        return Age(self.lag_seconds, self.lag_seconds_low or 0.0, self.lag_seconds_high,
+                   self.lag_seconds_kind).text()
 
 
 @dataclass(frozen=True)
@@ -144,14 +180,28 @@ class GroupReport:
     state: str | None
     members: int | None
     #: sum over partitions with a known lag (never includes no-commit or unreadable partitions)
-    lag_records: int
+    lag_offsets: int
     #: oldest unconsumed record over the group's partitions; None when no partition has a known figure
     max_lag_seconds: float | None
     partitions: tuple[PartitionReport, ...] = ()
     partitions_without_commit: int = 0
-    #: partitions with lag > 0 whose oldest record could not be read in time
+    #: partitions with lag > 0 whose lag in seconds is unknown (possible markers not included)
     lag_seconds_unknown: int = 0
     error: str | None = None
+    #: kind of max_lag_seconds: at_least when any partition's figure is only a lower bound
+    max_lag_seconds_kind: str | None = None
+    estimated: bool = False
+
+    @property
+    def lag_records(self) -> int:
+        """Deprecated name of lag_offsets; liaison/demo.py still reads it."""
+        return self.lag_offsets
+
+    @property
+    def max_lag_seconds_text(self) -> str:
+        if self.max_lag_seconds is None or self.max_lag_seconds_kind is None:
+            return "-"
+        return Age(self.max_lag_seconds, 0.0, None, self.max_lag_seconds_kind).text()
 
 
 @dataclass(frozen=True)
@@ -171,8 +221,11 @@ class Report:
         out = asdict(self)
         out["taken_at_iso"] = (datetime.fromtimestamp(self.taken_at, timezone.utc).isoformat()
                                if self.taken_at is not None else None)
-        for g in out["groups"]:
+        for g, gr in zip(out["groups"], self.groups):
             g["partitions"] = list(g["partitions"])
+            g["max_lag_seconds_text"] = gr.max_lag_seconds_text
+            for p, pr in zip(g["partitions"], gr.partitions):
+                p["lag_seconds_text"] = pr.lag_seconds_text
         out["groups"] = list(out["groups"])
         return out
 
@@ -184,8 +237,8 @@ class Report:
 class _Point:
     t: float
     committed: int
+    end: int
     lag: int
-    lag_s: float | None
 
 
 def _history(window: Sequence[Snapshot], group: str, key: tuple[str, int]) -> list[_Point | None]:
@@ -200,11 +253,11 @@ def _history(window: Sequence[Snapshot], group: str, key: tuple[str, int]) -> li
         if g is None or g.error is not None:
             continue
         obs = g.partitions.get(key)
-        lag, _ = lag_records(obs) if obs is not None else (None, False)
+        lag, _ = lag_offsets(obs) if obs is not None else (None, False)
         if obs is None or lag is None:
             out.append(None)
             continue
-        out.append(_Point(snap.taken_at, obs.committed, lag, lag_seconds(obs, snap.taken_at)))
+        out.append(_Point(snap.taken_at, obs.committed, obs.end, lag))
     return out
 
 
@@ -218,81 +271,117 @@ def _trailing(points: list[_Point | None], keep) -> list[_Point]:
     return run
 
 
-def judge_partition(points: list[_Point | None], members: int | None,
-                    th: Thresholds) -> tuple[str, str, float | None]:
+def possible_marker(points: list[_Point | None], th: Thresholds) -> bool:
+    """The latest lag is small enough to be the transaction marker after the last record consumed, and the end
+    offset has not moved since the group's current commit was first seen (nothing new to read since)."""
+    last = points[-1]
+    if last is None or not 0 < last.lag <= th.marker_offsets:
+        return False
+    since_commit = _trailing(points, lambda p: p.committed == last.committed)
+    return all(p.end == last.end for p in since_commit)
+
+
+def judge_partition(points: list[_Point | None], members: int | None, th: Thresholds,
+                    age: Age | None = None) -> tuple[str, str, float | None]:
     """(status, reason, committed_unchanged_s) for a partition whose latest point is points[-1] (readable,
-    committed). Pure."""
+    committed); `age` = how long its oldest unconsumed record has waited, when known. Pure."""
     last = points[-1]
     assert last is not None
     unchanged = _trailing(points, lambda p: p.committed == last.committed)
     unchanged_s = unchanged[-1].t - unchanged[0].t if len(unchanged) > 1 else 0.0
     if last.lag == 0:
         return OK, "caught up", unchanged_s
+    if possible_marker(points, th):
+        return (OK, f"lag {last.lag} offset(s) on an end offset that has not moved since this commit: the "
+                    f"transaction marker after the last record read (read_committed consumers commit it), or "
+                    f"{last.lag} record(s) not consumed; judged again when the end moves", unchanged_s)
     stuck = _trailing(points, lambda p: p.committed == last.committed and p.lag > 0)
     n, span = len(stuck), stuck[-1].t - stuck[0].t
-    age = f", oldest unconsumed record {last.lag_s:.1f}s old" if last.lag_s is not None else ""
+    waited = f", oldest unconsumed record waiting {age.text()}s" if age is not None else ""
+    lag = f"lag {last.lag} offset(s)"
     if n >= th.stall_polls and span >= th.stall_min_seconds:
-        what = f"lag {last.lag}, committed offset {last.committed} not moving for {span:.1f}s over {n} polls{age}"
+        what = f"{lag}, committed offset {last.committed} not moving for {span:.1f}s over {n} polls{waited}"
         if members == 0:
             return STOPPED, f"no active members; {what}", unchanged_s
         if span >= th.stop_seconds:
             return STOPPED, f"{what} (>= {th.stop_seconds:g}s)", unchanged_s
         return STALLED, what, unchanged_s
     consecutive = _trailing(points, lambda p: True)
-    if (len(consecutive) == 1 and members == 0 and last.lag_s is not None and last.lag_s >= th.stop_seconds):
-        return STOPPED, f"no active members; lag {last.lag}{age}", unchanged_s
+    if len(consecutive) == 1 and members == 0 and age is not None and age.seconds >= th.stop_seconds:
+        return STOPPED, f"no active members; {lag}{waited}", unchanged_s
     recent = consecutive[-th.warn_polls:]
+    old_enough = age is None or age.kind == AT_LEAST or age.seconds >= th.warn_min_lag_seconds
     if (len(recent) == th.warn_polls and all(p.lag > 0 for p in recent)
             and all(b.lag >= a.lag for a, b in zip(recent, recent[1:])) and recent[-1].lag > recent[0].lag
-            and (last.lag_s is None or last.lag_s >= th.warn_min_lag_seconds)):
-        return (WARNING, f"lag growing over {len(recent)} polls: {recent[0].lag} -> {last.lag}{age}",
+            and old_enough):
+        return (WARNING, f"lag growing over {len(recent)} polls: {recent[0].lag} -> {last.lag} offsets{waited}",
                 unchanged_s)
     if len(consecutive) == 1:
-        return OK, f"lag {last.lag}{age}; one reading, movement not judged yet", unchanged_s
+        return OK, f"{lag}{waited}; one reading, movement not judged yet", unchanged_s
     if consecutive[-2].committed != last.committed:
-        return OK, f"lag {last.lag}{age}, committed offset moving", unchanged_s
-    return OK, f"lag {last.lag}{age}, new records since the last poll", unchanged_s
+        return OK, f"{lag}{waited}, committed offset moving", unchanged_s
+    return OK, f"{lag}{waited}, new records since the last poll", unchanged_s
 
 
 def _partition_report(obs: PartitionObs, snap: Snapshot, window: Sequence[Snapshot], g: GroupObs,
-                      th: Thresholds) -> PartitionReport:
-    lag, clamped = lag_records(obs)
-    lag_s = lag_seconds(obs, snap.taken_at)
-    note = None
-    if lag_s is None and lag:
-        note = obs.lookup_note or "oldest unconsumed record not read"
+                      th: Thresholds, table: EndOffsetTable, marks: Marks) -> PartitionReport:
+    lag, clamped = lag_offsets(obs)
     common = dict(topic=obs.topic, partition=obs.partition, committed=obs.committed, end_offset=obs.end,
-                  high_watermark=obs.hwm, lag_records=lag, lag_seconds=lag_s, clamped=clamped,
-                  lag_seconds_note=note)
+                  high_watermark=obs.hwm, lag_offsets=lag, clamped=clamped)
     if obs.error is not None or (obs.committed is not None and obs.end is None):
         err = obs.error or "end offset unknown"
-        return PartitionReport(**common, status=ERROR, reason=err, error=err)
+        return PartitionReport(**common, lag_seconds=None, status=ERROR, reason=err, error=err)
     if obs.committed is None:
-        return PartitionReport(**common, status=NO_COMMIT, reason="assigned, no committed offset yet")
-    status, reason, unchanged_s = judge_partition(_history(window, g.group, obs.key), g.members, th)
+        return PartitionReport(**common, lag_seconds=None, status=NO_COMMIT,
+                               reason="assigned, no committed offset yet")
+    points = _history(window, g.group, obs.key)
+    marker = possible_marker(points, th)
+    age = None if marker else lag_age(obs, snap.taken_at, table, marks.get((g.group, obs.topic, obs.partition)))
+    status, reason, unchanged_s = judge_partition(points, g.members, th, age)
     if clamped:
         reason = f"committed offset {obs.committed} beyond end offset {obs.end}: lag clamped to 0; {reason}"
-    return PartitionReport(**common, status=status, reason=reason, committed_unchanged_s=unchanged_s)
+    note = None
+    if marker:
+        note = "possibly only the transaction marker after the last record read: not timed"
+    elif age is None and lag:
+        note = "no end-offset sample dates the committed offset yet"
+    figures = dict(lag_seconds=None)
+    if age is not None:
+        figures = dict(lag_seconds=age.seconds, lag_seconds_kind=age.kind, estimated=age.estimated,
+                       lag_seconds_low=age.low, lag_seconds_high=age.high)
+    return PartitionReport(**common, **figures, status=status, reason=reason, committed_unchanged_s=unchanged_s,
+                           lag_seconds_note=note, possible_marker=marker)
 
 
-def _group_report(g: GroupObs, snap: Snapshot, window: Sequence[Snapshot], th: Thresholds) -> GroupReport:
-    parts = tuple(_partition_report(obs, snap, window, g, th)
+def _group_report(g: GroupObs, snap: Snapshot, window: Sequence[Snapshot], th: Thresholds,
+                  table: EndOffsetTable, marks: Marks) -> GroupReport:
+    parts = tuple(_partition_report(obs, snap, window, g, th, table, marks)
                   for _, obs in sorted(g.partitions.items()))
-    known = [p for p in parts if p.lag_records is not None and p.status != ERROR]
-    lag_total = sum(p.lag_records for p in known)
-    secs = [p.lag_seconds for p in known if p.lag_seconds is not None]
-    unknown_s = sum(1 for p in known if p.lag_seconds is None)
+    known = [p for p in parts if p.lag_offsets is not None and p.status != ERROR]
+    lag_total = sum(p.lag_offsets for p in known)
+    timed = [p for p in known if p.lag_seconds is not None]
+    unknown_s = sum(1 for p in known if p.lag_seconds is None and p.lag_offsets and not p.possible_marker)
     no_commit = sum(1 for p in parts if p.status == NO_COMMIT)
-    common = dict(group=g.group, state=g.state, members=g.members, lag_records=lag_total,
-                  max_lag_seconds=max(secs) if secs else None, partitions=parts,
-                  partitions_without_commit=no_commit, lag_seconds_unknown=unknown_s)
+    max_s, kind = None, None
+    if timed:
+        top = max(timed, key=lambda p: p.lag_seconds)
+        max_s = top.lag_seconds
+        # a lower bound elsewhere may hide an older record: then the group's figure is a lower bound too
+        kind = AT_LEAST if any(p.lag_seconds_kind == AT_LEAST for p in timed) else top.lag_seconds_kind
+    common = dict(group=g.group, state=g.state, members=g.members, lag_offsets=lag_total,
+                  max_lag_seconds=max_s, partitions=parts, partitions_without_commit=no_commit,
+                  lag_seconds_unknown=unknown_s, max_lag_seconds_kind=kind,
+                  estimated=kind is not None and kind != EXACT)
     if g.error is not None:
         return GroupReport(**common, status=ERROR, reason=g.error, error=g.error)
     if not parts:
         return GroupReport(**common, status=OK, reason="no committed offsets")
     worst = max(SEVERITY[p.status] for p in parts)
     if worst == 0:
-        reason = "caught up" if lag_total == 0 else f"lag {lag_total}, no partition stalled"
+        reason = "caught up" if lag_total == 0 else f"lag {lag_total} offset(s), no partition stalled"
+        markers = sum(1 for p in parts if p.possible_marker)
+        if markers:
+            reason += f"; {markers} partition(s) possibly only at a transaction marker"
         if no_commit:
             reason += f"; {no_commit} partition(s) without commit"
         return GroupReport(**common, status=OK, reason=reason)
@@ -303,8 +392,11 @@ def _group_report(g: GroupObs, snap: Snapshot, window: Sequence[Snapshot], th: T
     return GroupReport(**common, status=status, reason=reason)
 
 
-def evaluate(window: Sequence[Snapshot], thresholds: Thresholds | None = None) -> Report:
-    """Judge the latest snapshot of `window` (oldest first) against its history."""
+def evaluate(window: Sequence[Snapshot], thresholds: Thresholds | None = None,
+             ends: EndOffsetTable | None = None, marks: Marks | None = None) -> Report:
+    """Judge the latest snapshot of `window` (oldest first) against its history. `ends`: the monitor's table
+    of end-offset samples, already holding the latest snapshot's (default: a table built from the window
+    alone); `marks`: consumers' own figures, (group, topic, partition) -> ConsumerMark."""
     th = thresholds or Thresholds()
     if not window:
         return Report(None, 0.0, (), th, 0, "no poll yet")
@@ -316,7 +408,9 @@ def evaluate(window: Sequence[Snapshot], thresholds: Thresholds | None = None) -
         groups = tuple(GroupReport(n, ERROR, f"poll failed: {snap.error}", None, None, 0, None, error=snap.error)
                        for n in names)
         return Report(snap.taken_at, snap.duration_s, groups, th, len(window), snap.error)
-    reports = {name: _group_report(g, snap, window, th) for name, g in snap.groups.items()}
+    table = ends if ends is not None else EndOffsetTable.from_window(window)
+    marks = marks or {}
+    reports = {name: _group_report(g, snap, window, th, table, marks) for name, g in snap.groups.items()}
     # groups seen earlier in the window that are gone now: an explicit DELETED state while the window remembers them
     for earlier in reversed(window[:-1]):
         if earlier.error is None:

@@ -1,17 +1,12 @@
 """What one poll cycle observed: plain facts read from Kafka, no judgement (see `evaluate` for that).
 
-One `Snapshot` per cycle; per group a `GroupObs`; per (group, topic, partition) a `PartitionObs`.
+One `Snapshot` per cycle; per group a `GroupObs`; per (group, topic, partition) a `PartitionObs`. Only
+offsets and metadata: the monitor reads no record (its principal has no READ on any data topic).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-#: How the first data record at or after the committed offset was looked up.
-LOOKUP_SKIPPED = "skipped"  # not needed: no offset lag (end <= committed), or no commit / no end offset
-LOOKUP_FOUND = "found"  # a committed data record at first_offset (< end), timestamp first_ts_ms
-LOOKUP_EMPTY = "empty"  # no data record between committed and end: only transaction markers / aborted records
-LOOKUP_UNKNOWN = "unknown"  # the read did not answer in time (lag in records is then the plain offset lag)
 
 
 @dataclass(frozen=True)
@@ -24,14 +19,10 @@ class PartitionObs:
     end: int | None
     #: High watermark (read_uncommitted end), what Kafka's own consumer-group tool counts against.
     hwm: int | None = None
-    lookup: str = LOOKUP_SKIPPED
-    #: First committed data record at or after `committed` (only with lookup == found).
-    first_offset: int | None = None
-    first_ts_ms: int | None = None
     #: Why this partition could not be read (unknown topic, ...); None when fine.
     error: str | None = None
-    #: Why the first record could not be read (lookup == unknown): not authorized, timed out, ...
-    lookup_note: str | None = None
+    #: The topic's id (changes when the topic is deleted and re-created); None when not described.
+    topic_id: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -59,3 +50,14 @@ class Snapshot:
     error: str | None = None
     #: How long the cycle took, seconds.
     duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConsumerMark:
+    """A consumer's own figure for one partition (the forwarder may export it; nothing does yet): it committed
+    `offset`, and the last record it processed before that offset has timestamp `last_record_ts_ms`. When
+    `offset` equals the committed offset the monitor sees, now - that timestamp bounds from above how long the
+    oldest unconsumed record has waited (it comes after the last processed one)."""
+
+    offset: int
+    last_record_ts_ms: int

@@ -19,40 +19,40 @@ def _n(v) -> str:
     return "-" if v is None else str(v)
 
 
-def _s(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def tables(report: Report) -> Group:
     parts = []
     when = (datetime.fromtimestamp(report.taken_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
             if report.taken_at else "never")
     parts.append(Text(f"consumer lag read at {when} in {report.duration_s:.2f}s "
-                      f"(statuses judged over {report.polls} poll(s)); lag counts against the last stable offset",
-                      style="dim"))
+                      f"(statuses judged over {report.polls} poll(s)); lag = offsets up to the last stable offset "
+                      "(transaction markers included); lag_s = how long the oldest unconsumed record has waited, "
+                      "from end-offset samples: ~ interpolated, ≥ at least, ≤ at most (estimated)", style="dim"))
     if report.error:
         parts.append(Text(f"poll failed: {report.error}", style="bold red"))
     if not report.groups:
         parts.append(Text("no consumer groups"))
     for g in report.groups:
         head = Text.assemble((g.group, "bold"), "  ", (g.status, STYLE[g.status]),
-                             f"  state={_n(g.state)} members={_n(g.members)} lag={g.lag_records} records, "
-                             "oldest unconsumed " + ("unknown" if g.max_lag_seconds is None else f"{g.max_lag_seconds:.1f}s"))
+                             f"  state={_n(g.state)} members={_n(g.members)} lag={g.lag_offsets} offsets, "
+                             "oldest unconsumed " + ("unknown" if g.max_lag_seconds is None
+                                                     else f"{g.max_lag_seconds_text}s"))
         parts.append(Text(""))
         parts.append(head)
         table = Table(caption=g.reason, caption_justify="left", expand=False)
         for col, just in (("topic", "left"), ("partition", "right"), ("committed", "right"),
-                          ("end (LSO)", "right"), ("lag", "right"), ("lag s", "right"), ("status", "left"),
+                          ("end (LSO)", "right"), ("lag_offsets", "right"), ("lag_s", "right"), ("status", "left"),
                           ("note", "left")):
             table.add_column(col, justify=just, overflow="fold")
         for p in g.partitions:
             note = "" if p.status == "OK" and not p.clamped else p.reason
-            if p.lag_seconds_note:
-                note = (note + "; " if note else "") + f"lag s unknown: {p.lag_seconds_note}"
+            if p.lag_seconds_note and not p.possible_marker:
+                note = (note + "; " if note else "") + f"lag_s unknown: {p.lag_seconds_note}"
+            if p.possible_marker:
+                note = (note + "; " if note else "") + "possibly only a transaction marker"
             if p.high_watermark is not None and p.end_offset is not None and p.high_watermark != p.end_offset:
                 note = (note + "; " if note else "") + f"high watermark {p.high_watermark}"
-            table.add_row(p.topic, str(p.partition), _n(p.committed), _n(p.end_offset), _n(p.lag_records),
-                          _s(p.lag_seconds), Text(p.status, STYLE[p.status]), note)
+            table.add_row(p.topic, str(p.partition), _n(p.committed), _n(p.end_offset), _n(p.lag_offsets),
+                          p.lag_seconds_text, Text(p.status, STYLE[p.status]), note)
         parts.append(table)
     return Group(*parts)
 

@@ -1,4 +1,5 @@
-"""operations.lag.evaluate on synthetic windows: figures, every status, aggregation, edge cases."""
+"""operations.lag.evaluate on synthetic windows: figures, every status, aggregation, edge cases. Lag in
+seconds comes from end-offset samples (operations.lag.samples): here the window's own, or a table given."""
 
 from __future__ import annotations
 
@@ -7,26 +8,19 @@ import json
 import pytest
 
 from operations.lag.evaluate import (ERROR, NO_COMMIT, OK, STALLED, STOPPED, WARNING, Thresholds, evaluate,
-                                  lag_records, lag_seconds)
-from operations.lag.model import (LOOKUP_EMPTY, LOOKUP_FOUND, LOOKUP_SKIPPED, LOOKUP_UNKNOWN, GroupObs, PartitionObs,
-                               Snapshot)
+                                     lag_age, lag_offsets)
+from operations.lag.model import ConsumerMark, GroupObs, PartitionObs, Snapshot
+from operations.lag.samples import AT_LEAST, AT_MOST, EXACT, INTERPOLATED, EndOffsetTable
 
 pytestmark = pytest.mark.unit
 
 T0 = 1_800_000_000.0  # epoch seconds of the first synthetic poll
 TOPIC = "liaison.internal.air.track"
+K = (TOPIC, 0)
 
 
-def part(committed, end, p=0, topic=TOPIC, age=None, t=None, lookup=None, first=None, hwm=None, error=None):
-    """A partition observation; `age` seconds = how old the record at the committed offset is at time t."""
-    ts = None
-    if age is not None:
-        lookup = lookup or LOOKUP_FOUND
-        first = committed if first is None else first
-        ts = int((t - age) * 1000)
-    if lookup is None:
-        lookup = LOOKUP_SKIPPED if committed is None or end is None or end <= committed else LOOKUP_UNKNOWN
-    return PartitionObs(topic, p, committed, end, hwm if hwm is not None else end, lookup, first, ts, error)
+def part(committed, end, p=0, topic=TOPIC, hwm=None, error=None):
+    return PartitionObs(topic, p, committed, end, hwm if hwm is not None else end, error)
 
 
 def snap(i, *groups, interval=5.0, error=None):
@@ -39,68 +33,71 @@ def group(name, parts, members=1, state="STABLE", error=None):
 
 
 def series(points, members=1, name="g", interval=5.0):
-    """A window from [(committed, end), ...] (or (committed, end, age_s)) for one partition."""
-    out = []
-    for i, pt in enumerate(points):
-        c, e, *rest = pt
-        t = T0 + i * interval
-        age = rest[0] if rest else (1.0 if e is not None and c is not None and e > c else None)
-        out.append(snap(i, group(name, [part(c, e, age=age, t=t)], members=members), interval=interval))
-    return out
+    """A window from [(committed, end), ...] for one partition, one poll every `interval` seconds."""
+    return [snap(i, group(name, [part(c, e)], members=members), interval=interval)
+            for i, (c, e) in enumerate(points)]
 
 
-def status(window, th=None, name="g"):
-    g = evaluate(window, th).group(name)
+def history(*points, key=K):
+    """An end-offset table from (seconds after T0, end offset) samples."""
+    t = EndOffsetTable()
+    for ts, end in points:
+        t.record(key, T0 + ts, end)
+    return t
+
+
+def status(window, th=None, name="g", ends=None):
+    g = evaluate(window, th, ends).group(name)
     return g.status, g.partitions[0].status if g.partitions else None
 
 
 # ---------------------------------------------------------------------------------------------- figures
 
 
-def test_lag_records_plain_offset_lag():
-    assert lag_records(part(10, 25)) == (15, False)
+def test_lag_offsets_is_end_minus_committed():
+    assert lag_offsets(part(10, 25)) == (15, False)
 
 
-def test_lag_records_no_commit_is_none_not_zero():
-    assert lag_records(part(None, 25)) == (None, False)
-    assert lag_records(part(10, None)) == (None, False)
-    assert lag_records(part(10, 25, error="topic or partition not found (deleted?)")) == (None, False)
+def test_lag_offsets_counts_markers_it_cannot_see():
+    # committed at a commit marker, then 5 aborted records + abort marker, then 3 records + commit marker:
+    # 1 + 5 + 1 + 3 + 1 offsets up to the LSO, of which 3 are data records. Without READ: 10, an upper bound.
+    assert lag_offsets(part(10, 21)) == (11, False)
 
 
-def test_lag_records_negative_clamped_and_flagged():
-    assert lag_records(part(30, 25)) == (0, True)
+def test_lag_offsets_no_commit_is_none_not_zero():
+    assert lag_offsets(part(None, 25)) == (None, False)
+    assert lag_offsets(part(10, None)) == (None, False)
+    assert lag_offsets(part(10, 25, error="topic or partition not found (deleted?)")) == (None, False)
 
 
-def test_lag_records_commit_marker_only_is_zero():
-    # committed "last record + 1" points at the commit marker; LSO = marker + 1; no data in between
-    assert lag_records(part(5, 6, lookup=LOOKUP_EMPTY)) == (0, False)
+def test_lag_offsets_negative_clamped_and_flagged():
+    assert lag_offsets(part(30, 25)) == (0, True)
 
 
-def test_lag_records_counts_from_first_data_record():
-    # committed at a marker followed by 5 aborted records and their marker; data starts at 12, LSO 15
-    assert lag_records(part(5, 15, lookup=LOOKUP_FOUND, first=12)) == (3, False)
-    # the first data record found lies beyond the snapshot's LSO: nothing unconsumed as of the snapshot
-    assert lag_records(part(5, 15, lookup=LOOKUP_FOUND, first=15)) == (0, False)
+def test_lag_age_from_the_samples():
+    t = history((0, 0), (10, 100))
+    age = lag_age(part(49, 100), T0 + 20, t)
+    assert (age.kind, age.estimated) == (INTERPOLATED, True)
+    assert age.seconds == pytest.approx(15.0)
+    assert lag_age(part(100, 100), T0 + 20, t).kind == EXACT  # caught up: exactly 0
+    assert lag_age(part(None, 100), T0 + 20, t) is None
+    assert lag_age(part(5, 100), T0 + 20, EndOffsetTable()) is None  # nothing dates it
 
 
-def test_lag_records_unknown_lookup_falls_back_to_offset_lag():
-    assert lag_records(part(5, 15, lookup=LOOKUP_UNKNOWN)) == (10, False)
+def test_lag_age_lower_bound_when_the_commit_is_older_than_every_sample():
+    t = history((0, 50), (5, 60))
+    age = lag_age(part(10, 60), T0 + 5, t)
+    assert (age.kind, age.seconds, age.high) == (AT_LEAST, 5.0, None)
 
 
-def test_lag_seconds_age_of_record_at_committed_offset():
-    t = T0 + 100
-    assert lag_seconds(part(10, 25, age=42.5, t=t), t) == pytest.approx(42.5)
-
-
-def test_lag_seconds_zero_when_caught_up_none_when_unknown():
-    assert lag_seconds(part(25, 25), T0) == 0.0
-    assert lag_seconds(part(5, 6, lookup=LOOKUP_EMPTY), T0) == 0.0
-    assert lag_seconds(part(10, 25, lookup=LOOKUP_UNKNOWN), T0) is None
-    assert lag_seconds(part(None, 25), T0) is None
-
-
-def test_lag_seconds_future_timestamp_clamped_to_zero():
-    assert lag_seconds(part(10, 25, age=-30.0, t=T0), T0) == 0.0
+def test_consumer_mark_bounds_the_age_only_for_the_offset_it_describes():
+    t = history((0, 50), (5, 60))
+    p = part(10, 60)
+    marked = lag_age(p, T0 + 5, t, ConsumerMark(10, int((T0 - 95) * 1000)))
+    assert (marked.kind, marked.low, marked.high) == (AT_LEAST, 5.0, pytest.approx(100.0))
+    assert lag_age(p, T0 + 5, t, ConsumerMark(9, int((T0 - 95) * 1000))).high is None  # another offset: ignored
+    only_mark = lag_age(p, T0 + 5, EndOffsetTable(), ConsumerMark(10, int(T0 * 1000)))
+    assert (only_mark.kind, only_mark.seconds) == (AT_MOST, pytest.approx(5.0))
 
 
 # ---------------------------------------------------------------------------------------------- statuses
@@ -152,25 +149,117 @@ def test_stopped_at_once_when_the_group_has_no_active_members():
 
 
 def test_single_snapshot_memberless_group_with_old_records_is_stopped():
-    assert status(series([(10, 20, 3600.0)], members=0)) == (STOPPED, STOPPED)
-    assert status(series([(10, 20, 2.0)], members=0)) == (OK, OK)  # could be an assign() consumer, judge later
-    assert status(series([(10, 20, 3600.0)], members=1)) == (OK, OK)  # a member is there: needs two polls
+    old = history((-3600, 10), (-3595, 20), (0, 20))  # the records 10..19 arrived an hour ago
+    assert status(series([(10, 20)], members=0), ends=old) == (STOPPED, STOPPED)
+    young = history((-2, 10), (0, 20))
+    assert status(series([(10, 20)], members=0), ends=young) == (OK, OK)  # could be an assign() consumer
+    assert status(series([(10, 20)], members=1), ends=old) == (OK, OK)  # a member is there: needs two polls
+    # a single poll and no history: the age is only ">= 0 s", not enough to call it stopped
+    assert status(series([(10, 20)], members=0)) == (OK, OK)
 
 
 def test_warning_when_lag_grows_over_the_window():
-    pts = [(0, 100, 12.0), (50, 160, 14.0), (100, 230, 16.0), (150, 310, 18.0), (200, 400, 20.0)]
+    pts = [(0, 100), (50, 160), (100, 230), (150, 310), (200, 400)]
     assert status(series(pts)) == (WARNING, WARNING)
-    assert "lag growing over 5 polls: 100 -> 200" in evaluate(series(pts)).group("g").reason
+    g = evaluate(series(pts)).group("g")
+    # offset 200 appeared between the polls at T0 + 5 (end 160) and T0 + 10 (end 230): ~12 s before T0 + 20
+    assert "lag growing over 5 polls: 100 -> 200 offsets, oldest unconsumed record waiting ~12.1s" in g.reason
+    assert (g.max_lag_seconds_kind, g.estimated) == (INTERPOLATED, True)
 
 
 def test_no_warning_for_young_records_or_a_dip_or_too_few_polls():
-    young = [(0, 100, 1.0), (50, 160, 1.0), (100, 230, 1.0), (150, 310, 1.0), (200, 400, 1.0)]
+    young = [(90, 100), (180, 200), (270, 300), (360, 400), (450, 500)]  # lag grows, but each record < 5 s old
     assert status(series(young)) == (OK, OK)
-    dip = [(0, 100, 12.0), (50, 160, 14.0), (150, 170, 16.0), (160, 310, 18.0), (200, 400, 20.0)]
+    dip = [(0, 100), (50, 160), (150, 170), (160, 310), (200, 400)]
     assert status(series(dip)) == (OK, OK)
     assert status(series(dip[:4])) == (OK, OK)
-    assert status(series([(0, 100, 12.0), (50, 160, 14.0), (100, 230, 16.0), (150, 310, 18.0)]),
-                  Thresholds(warn_polls=4)) == (WARNING, WARNING)
+    assert status(series([(0, 100), (50, 160), (100, 230), (150, 310)]), Thresholds(warn_polls=4)) == (WARNING,
+                                                                                                       WARNING)
+
+
+def test_warning_when_the_age_is_only_a_lower_bound():
+    # polls 1 s apart; the commit predates every sample: ">= 4 s" might be much older; growing lag is enough
+    pts = [(0, 100), (10, 160), (20, 230), (30, 310), (40, 400)]
+    p = evaluate(series(pts, interval=1.0)).group("g").partitions[0]
+    assert (p.status, p.lag_seconds_text) == (WARNING, "≥4.0")
+
+
+# ---------------------------------------------------------------------------------------------- markers
+
+
+def test_a_consumer_parked_on_a_transaction_marker_is_not_flagged():
+    # read_committed consumer committed "last record + 1" = the commit marker's offset 10; LSO 11, quiet topic
+    for members in (1, 0):
+        w = series([(4, 11), (10, 11)] + [(10, 11)] * 10, members=members)
+        g = evaluate(w).group("g")
+        p = g.partitions[0]
+        assert (p.status, p.lag_offsets, p.possible_marker, p.lag_seconds) == (OK, 1, True, None)
+        assert "transaction marker" in p.reason and "not timed" in p.lag_seconds_note
+        assert g.status == OK and "1 partition(s) possibly only at a transaction marker" in g.reason
+        assert g.lag_seconds_unknown == 0
+
+
+def test_one_offset_that_appeared_after_the_commit_is_a_record_and_is_judged():
+    # committed 10 while the end was 10; then the end moved to 11: a record (or an aborted transaction) arrived
+    w = series([(10, 10), (10, 11), (10, 11)])
+    p = evaluate(w).group("g").partitions[0]
+    assert (p.status, p.possible_marker) == (STALLED, False)
+    assert p.lag_seconds_kind == INTERPOLATED
+
+
+def test_marker_tolerance_is_a_threshold():
+    w = series([(10, 11)] * 3)
+    assert status(w) == (OK, OK)
+    assert status(w, Thresholds(marker_offsets=0)) == (STALLED, STALLED)
+    assert status(series([(10, 12)] * 3)) == (STALLED, STALLED)  # 2 offsets: more than one marker's worth
+    assert status(series([(10, 12)] * 3), Thresholds(marker_offsets=2)) == (OK, OK)
+    with pytest.raises(ValueError):
+        Thresholds(marker_offsets=-1)
+
+
+# ---------------------------------------------------------------------------------------------- lag in seconds
+
+
+def test_lag_in_seconds_grows_and_becomes_a_bound_when_the_commit_predates_the_samples():
+    # a consumer stopped at offset 100 while records keep arriving at 10/s; the monitor started at T0
+    window, ages = [], []
+    for i in range(6):
+        window.append(snap(i, group("g", [part(100, 100 + 50 * (i + 1))], members=0)))
+        p = evaluate(window).group("g").partitions[0]
+        ages.append((p.lag_seconds, p.lag_seconds_kind, p.estimated))
+    assert ages == [(5.0 * i, AT_LEAST, True) for i in range(6)]
+
+
+def test_lag_in_seconds_from_the_monitors_long_table_interpolates():
+    t = history((-60, 0), (-30, 300), (0, 600))
+    w = [snap(0, group("g", [part(150, 600)]))]
+    p = evaluate(w, ends=t).group("g").partitions[0]
+    # offset 150 appeared between T0 - 60 (end 0) and T0 - 30 (end 300): ~ at T0 - 44.9
+    assert (p.lag_seconds_kind, p.estimated, p.lag_seconds_low, p.lag_seconds_high) == (INTERPOLATED, True, 30.0,
+                                                                                         60.0)
+    assert p.lag_seconds == pytest.approx(44.9)
+    assert p.lag_seconds_text == "~44.9"
+
+
+def test_consumer_marks_reach_the_report():
+    t = history((0, 50), (5, 60))
+    w = [snap(1, group("fwd", [part(10, 60)]))]
+    marks = {("fwd", TOPIC, 0): ConsumerMark(10, int((T0 - 15) * 1000))}
+    p = evaluate(w, ends=t, marks=marks).group("fwd").partitions[0]
+    assert (p.lag_seconds_kind, p.lag_seconds_low, p.lag_seconds_high) == (AT_LEAST, 5.0, pytest.approx(20.0))
+
+
+def test_json_carries_the_kind_and_the_estimated_flag():
+    d = evaluate(series([(0, 10), (0, 20)])).to_dict()
+    p = d["groups"][0]["partitions"][0]
+    assert {k: p[k] for k in ("lag_offsets", "lag_seconds", "lag_seconds_kind", "estimated", "lag_seconds_low",
+                              "lag_seconds_high", "lag_seconds_text", "possible_marker")} == {
+        "lag_offsets": 20, "lag_seconds": 5.0, "lag_seconds_kind": AT_LEAST, "estimated": True,
+        "lag_seconds_low": 5.0, "lag_seconds_high": None, "lag_seconds_text": "≥5.0", "possible_marker": False}
+    g = d["groups"][0]
+    assert (g["max_lag_seconds"], g["max_lag_seconds_kind"], g["estimated"], g["max_lag_seconds_text"]) == (
+        5.0, AT_LEAST, True, "≥5.0")
+    assert "lag_records" not in p and "lag_records" not in g
 
 
 def test_error_when_the_group_cannot_be_read():
@@ -197,7 +286,7 @@ def test_failed_poll_makes_every_known_group_error_without_stale_figures():
 def test_failed_poll_in_between_is_skipped_not_a_break():
     w = series([(0, 10), (10, 20)])
     w.append(snap(2, error="_TIMED_OUT"))
-    w.append(snap(3, group("g", [part(10, 30, age=5.0, t=T0 + 15)])))
+    w.append(snap(3, group("g", [part(10, 30)])))
     assert status(w) == (STALLED, STALLED)
 
 
@@ -205,21 +294,23 @@ def test_failed_poll_in_between_is_skipped_not_a_break():
 
 
 def test_group_status_is_the_worst_partition():
-    t = T0 + 5
-    w = [snap(0, group("g", [part(0, 10, p=0, age=1, t=T0), part(0, 10, p=1, age=1, t=T0),
-                             part(5, 5, p=2)])),
-         snap(1, group("g", [part(10, 20, p=0, age=1, t=t), part(0, 15, p=1, age=6, t=t),
-                             part(5, 5, p=2)]))]
+    w = [snap(0, group("g", [part(0, 10, p=0), part(0, 10, p=1), part(5, 5, p=2)])),
+         snap(1, group("g", [part(10, 20, p=0), part(0, 15, p=1), part(5, 5, p=2)]))]
     g = evaluate(w).group("g")
     assert [p.status for p in g.partitions] == [OK, STALLED, OK]
     assert g.status == STALLED
     assert g.reason.startswith(f"1 partition(s) STALLED, e.g. {TOPIC}[1]")
-    assert g.lag_records == 10 + 15
-    assert g.max_lag_seconds == pytest.approx(6.0)
+    assert g.lag_offsets == g.lag_records == 10 + 15
+    # p1's offset 0 was there at the first poll already: >= 5 s; p0's offset 10 appeared in (T0, T0 + 5]: ~0.5 s
+    p0, p1, p2 = g.partitions
+    assert (p1.lag_seconds, p1.lag_seconds_kind, p1.lag_seconds_text) == (5.0, AT_LEAST, "≥5.0")
+    assert (p0.lag_seconds_kind, p0.lag_seconds_low, p0.lag_seconds_high) == (INTERPOLATED, 0.0, 5.0)
+    assert (p2.lag_seconds, p2.lag_seconds_kind, p2.estimated) == (0.0, EXACT, False)
+    assert (g.max_lag_seconds, g.max_lag_seconds_kind, g.max_lag_seconds_text) == (5.0, AT_LEAST, "≥5.0")
 
 
 def test_no_commit_partitions_are_explicit_and_left_out_of_totals():
-    w = [snap(0, group("g", [part(10, 15, p=0, age=3, t=T0), part(None, 99, p=1)]))]
+    w = [snap(0, group("g", [part(10, 15, p=0), part(None, 99, p=1)]))]
     g = evaluate(w).group("g")
     p0, p1 = g.partitions
     assert (p1.status, p1.committed, p1.lag_records, p1.lag_seconds) == (NO_COMMIT, None, None, None)
@@ -237,10 +328,12 @@ def test_negative_lag_clamped_and_explained():
 
 
 def test_unknown_lag_seconds_counted_not_guessed():
-    g = evaluate([snap(0, group("g", [part(10, 15, lookup=LOOKUP_UNKNOWN), part(3, 3, p=1)]))]).group("g")
+    w = [snap(0, group("g", [part(10, 15), part(3, 3, p=1)]))]
+    g = evaluate(w, ends=EndOffsetTable()).group("g")  # a table that knows nothing of this partition
     assert g.partitions[0].lag_seconds is None
+    assert g.partitions[0].lag_seconds_note == "no end-offset sample dates the committed offset yet"
     assert g.lag_seconds_unknown == 1
-    assert g.max_lag_seconds == 0.0
+    assert (g.max_lag_seconds, g.max_lag_seconds_kind) == (0.0, EXACT)
 
 
 def test_group_without_offsets_is_ok_and_groups_are_sorted():
@@ -256,7 +349,6 @@ def test_kill_and_restart_timeline():
     th = Thresholds()
     end = committed = 0
     for i in range(16):
-        t = T0 + i * 5.0
         end += 500
         if i <= 3:
             committed = end - 40  # healthy: ~0.4 s behind
@@ -264,8 +356,7 @@ def test_kill_and_restart_timeline():
             committed = min(end, committed + 3000)  # catching up
         elif i > 12:
             committed = end
-        age = 0.0 if committed >= end else (t - (T0 + (committed / 100.0)))
-        window.append(snap(i, group("g", [part(committed, end, age=max(age, 0.01), t=t)])))
+        window.append(snap(i, group("g", [part(committed, end)])))
         window = window[-th.window_for(5.0):]
         statuses.append(evaluate(window, th).group("g").status)
     assert statuses[:4] == [OK] * 4
@@ -303,7 +394,7 @@ def test_ok_reasons_say_what_was_seen():
 
 
 def test_deleted_group_is_explicit_while_the_window_remembers_it():
-    w = [snap(0, group("gone", [part(5, 9, age=2, t=T0)]), group("g", [part(1, 1)])),
+    w = [snap(0, group("gone", [part(5, 9)]), group("g", [part(1, 1)])),
          snap(1, group("g", [part(1, 1)]))]
     gone = evaluate(w).group("gone")
     assert (gone.status, gone.state, gone.partitions, gone.lag_records) == (OK, "DELETED", (), 0)

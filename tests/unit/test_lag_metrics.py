@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from operations.lag.collect import wanted
 from operations.lag.evaluate import Thresholds
-from operations.lag.model import LOOKUP_FOUND, GroupObs, PartitionObs, Snapshot
+from operations.lag.model import GroupObs, PartitionObs, Snapshot
 from operations.lag.monitor import Monitor
 from operations.lag.serve import LagCollector, make_server
 
@@ -33,7 +33,7 @@ class FakeCollector:
 def snapshots():
     def g(t, c):
         return GroupObs("fwd", "STABLE", 1, {
-            ("in", 0): PartitionObs("in", 0, c, 20, 21, LOOKUP_FOUND, c, int((t - 4) * 1000)),
+            ("in", 0): PartitionObs("in", 0, c, 20, 21),
             ("in", 1): PartitionObs("in", 1, None, 7, 7),  # assigned, never committed
         })
     quiet = GroupObs("quiet", "EMPTY", 0, {("in", 0): PartitionObs("in", 0, 20, 20, 21)})
@@ -58,7 +58,7 @@ def test_metrics_per_partition_and_group_status():
     m.poll_once()
     text, fams = families(m)
     assert "NaN" not in text
-    lag = samples(fams, "liaison_lag_records")
+    lag = samples(fams, "liaison_lag_offsets")
     assert lag == {(("group", "fwd"), ("partition", "0"), ("topic", "in")): 10.0,
                    (("group", "quiet"), ("partition", "0"), ("topic", "in")): 0.0}
     # the no-commit partition has no committed / lag series, and an explicit status
@@ -67,7 +67,19 @@ def test_metrics_per_partition_and_group_status():
     status = samples(fams, "liaison_lag_partition_status")
     assert status[(("group", "fwd"), ("partition", "1"), ("status", "NO_COMMIT"), ("topic", "in"))] == 1
     assert status[(("group", "fwd"), ("partition", "0"), ("status", "STALLED"), ("topic", "in"))] == 1
-    assert samples(fams, "liaison_lag_seconds")[(("group", "fwd"), ("partition", "0"), ("topic", "in"))] == 4.0
+    # offset 10 was below the end at the first poll already: waiting at least the 5 s the samples span
+    fwd0 = (("group", "fwd"), ("partition", "0"), ("topic", "in"))
+    assert samples(fams, "liaison_lag_seconds")[(("estimated", "true"), *fwd0[:1], ("kind", "at_least"),
+                                                 *fwd0[1:])] == 5.0
+    assert samples(fams, "liaison_lag_seconds_lower_bound")[fwd0] == 5.0
+    assert fwd0 not in samples(fams, "liaison_lag_seconds_upper_bound")  # unbounded
+    quiet0 = (("group", "quiet"), ("partition", "0"), ("topic", "in"))
+    assert samples(fams, "liaison_lag_seconds")[(("estimated", "false"), *quiet0[:1], ("kind", "exact"),
+                                                 *quiet0[1:])] == 0.0
+    assert samples(fams, "liaison_lag_seconds_upper_bound")[quiet0] == 0.0
+    assert samples(fams, "liaison_lag_possible_marker") == {fwd0: 0, quiet0: 0}
+    assert samples(fams, "liaison_lag_group_max_lag_seconds")[(("estimated", "true"), ("group", "fwd"),
+                                                                ("kind", "at_least"))] == 5.0
     assert samples(fams, "liaison_lag_high_watermark")[(("group", "fwd"), ("partition", "0"), ("topic", "in"))] == 21
     states = samples(fams, "liaison_lag_group_status")
     assert states[(("group", "fwd"), ("liaison_lag_group_status", "STALLED"))] == 1
@@ -87,7 +99,7 @@ def test_failed_poll_reports_error_and_up_0():
     _, fams = families(m)
     assert samples(fams, "liaison_lag_up") == {(): 0}
     assert samples(fams, "liaison_lag_group_severity") == {(("group", "fwd"),): 4, (("group", "quiet"),): 4}
-    assert "liaison_lag_records" not in fams or not fams["liaison_lag_records"].samples
+    assert "liaison_lag_offsets" not in fams or not fams["liaison_lag_offsets"].samples
     assert samples(fams, "liaison_lag_poll_failures")[()] == 1
 
 
@@ -102,7 +114,7 @@ def test_http_paths():
         with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
             assert r.headers["Content-Type"].startswith("text/plain")
             names = {f.name for f in text_string_to_metric_families(r.read().decode())}
-        assert {"liaison_lag_records", "liaison_lag_group_status"} <= names
+        assert {"liaison_lag_offsets", "liaison_lag_group_status"} <= names
         with urllib.request.urlopen(base + "/lag", timeout=5) as r:
             body = json.loads(r.read())
         assert [g["group"] for g in body["groups"]] == ["fwd", "quiet"]
