@@ -148,6 +148,13 @@ class _Compiler:
             if any(d is None for d in drafts):
                 continue
             union = union_of(tree, [d.plan for d in drafts])
+            for index, rule in enumerate(rules):
+                for n, name in enumerate(rule.nullable):
+                    if name in union.children:
+                        union.children[name].nullable = True
+                    else:
+                        checks.problem(("rules", type_name, index, "nullable", n),
+                                       f"{name!r} is not a field this type's rules release")
             compiled = []
             for d in drafts:
                 project: Callable | None = None if (d.needs_key and pseudo is None) else projector(d.plan, union, pseudo)

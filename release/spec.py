@@ -266,6 +266,10 @@ class Rule(_Strict):
     fields: dict[FieldPath, ActionField] = Field(min_length=1)
     timestamp: Optional[FieldPath] = None
     acknowledge: Optional[Acknowledge] = None
+    #: top-level fields the derived schema keeps optional (["null", T]) although every rule releases them:
+    #: a field optional in a released version of the partner's schema must stay so (BACKWARD_TRANSITIVE)
+    nullable: list[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_][a-z0-9_]*$")]] = Field(
+        default_factory=list)
 
 
 class PolicySpec(_Strict):

@@ -321,3 +321,39 @@ def test_check_linkable_lists_the_fields():
     assert "subject.nationality" in ff and "deliberate" in ff and "time" not in ff.split("RUS:")[0]
     result = CliRunner().invoke(app, ["check", str(POLICY_DIR), "--linkable", "--json"])
     assert result.exit_code == 0 and '"field": "subject.languages"' in result.stdout
+
+
+# --------------------------------------------------------------------------- nullable: keep a field optional
+
+
+def test_nullable_keeps_a_field_optional_in_the_derived_schema(tmp_path):
+    body = """\
+        rules:
+          AirTrack:
+            - id: track
+              nullable: [callsign]
+              fields:
+                track_id: keep
+                callsign: keep
+                time: keep
+        """
+    write(tmp_path, body)
+    fields = {f["name"]: f for f in load_policy(tmp_path / "RUS.yaml").derived_schema("AirTrack")["fields"]}
+    assert fields["callsign"]["type"] == ["null", "string"] and fields["callsign"]["default"] is None
+    assert fields["track_id"]["type"] == "string"  # the others stay required
+
+
+def test_nullable_naming_a_field_no_rule_releases_is_refused(tmp_path):
+    body = """\
+        rules:
+          AirTrack:
+            - id: track
+              nullable: [speed_kt]
+              fields:
+                track_id: keep
+                time: keep
+        """
+    text = write(tmp_path, body)
+    with pytest.raises(PolicyError) as e:
+        load_policy(tmp_path / "RUS.yaml")
+    assert f"RUS.yaml:{line_of(text, 'nullable')}: rules.AirTrack.0.nullable.0: 'speed_kt' is not a field" in str(e.value)
