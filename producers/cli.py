@@ -21,7 +21,8 @@ def publish(type_name: str = typer.Argument(..., help="message type, e.g. AirTra
             file: Path = typer.Option(None, "--file", "-f", help="NDJSON file (default: stdin)"),
             skip_invalid: bool = typer.Option(False, "--skip-invalid",
                                               help="publish the valid lines and report the rest")) -> None:
-    """Validate every line of an NDJSON file of TYPE, then publish. By default any bad line publishes nothing."""
+    """Validate every line of an NDJSON file of TYPE, then publish it in one transaction. By default any bad line
+    publishes nothing; a failure while producing publishes nothing either (the transaction is aborted)."""
     if type_name not in schemas.MESSAGE_TYPES:
         typer.echo(f"error: unknown message type {type_name!r}; one of {', '.join(schemas.MESSAGE_TYPES)}", err=True)
         raise typer.Exit(2)
@@ -38,14 +39,18 @@ def publish(type_name: str = typer.Argument(..., help="message type, e.g. AirTra
         typer.echo(f"rejected {source}: {len(report.errors)} invalid line(s); nothing published "
                    f"(use --skip-invalid to publish the {len(report.valid)} valid line(s))", err=True)
         raise typer.Exit(1)
+    # One type, so one topic, one component, one producer principal: one transaction, committed only when every
+    # record was produced and acknowledged; any failure aborts it and nothing becomes visible to read_committed
+    # consumers (the forwarder). Also with --skip-invalid: the valid lines go together or not at all.
     try:
-        with Publisher() as pub:
+        with Publisher(transactional=True) as pub:
             for _, model in report.valid:
                 pub.publish(model)
     except PublishError as e:
         typer.echo(f"error: {e}", err=True)
+        typer.echo(f"rejected {source}: the transaction was aborted; nothing published", err=True)
         raise typer.Exit(1)
-    typer.echo(f"published {pub.delivered[type_name]} {type_name} record(s) to {topic_for(type_name)}"
+    typer.echo(f"published {pub.committed[type_name]} {type_name} record(s) to {topic_for(type_name)}"
                + (f"; rejected {len(report.errors)} line(s)" if report.errors else ""))
     if report.errors:
         raise typer.Exit(1)

@@ -4,18 +4,38 @@
         pub.publish(model)          # raises on a full-queue timeout or a broken producer
     # leaving the block flushes and raises PublishError if any record was not delivered
 
+    with Publisher(transactional=True) as pub:   # `liaison publish`: all or nothing
+        for model in models:
+            pub.publish(model)
+    # leaving the block flushes and commits; any failure (or an exception in the block) aborts: nothing is
+    # visible to read_committed consumers (the forwarder)
+
 Idempotent producer with acks=all (core.kafka); delivery failures are collected from the delivery
-callbacks and surfaced by `flush()`, never swallowed.
+callbacks and surfaced by `flush()`, never swallowed. A record whose framed value is above
+:data:`schemas.models.MAX_RECORD_BYTES` (64 KiB) is refused before it is produced.
 
 Each component publishes as its own principal (producer-naval, producer-air, producer-intel: the component is
 the one of the record's internal topic), one producer per principal, created on first use; `principal=` makes
 every record go through one principal instead. Against PLAINTEXT servers one producer serves every component.
+
+Transactional mode (`transactional=True`): each producer gets its own transactional id,
+``liaison-publish-<component>-<12 hex>`` (:data:`TRANSACTIONAL_ID_PREFIX`; the component of the first topic
+it serves; deploy/acls.yaml lets producer-<component> use the prefix ``liaison-publish-<component>-``), a
+fresh one per Publisher so concurrent publishes never fence each other. A transaction begins on a producer's
+first record; :meth:`Publisher.commit` flushes and commits, :meth:`Publisher.abort` aborts. With one
+producer (one component, or PLAINTEXT servers) commit is atomic. With several, the commits are sequential,
+not atomic across producers: a failure before the first commit aborts them all (nothing published), a
+failure after some committed aborts the rest and the error names which committed. A process killed
+mid-transaction leaves it to the coordinator, which aborts it after ``transaction.timeout.ms``
+(:data:`TRANSACTION_TIMEOUT_MS`); until then read_committed readers of those partitions wait.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from confluent_kafka import KafkaError, KafkaException
 from pydantic import BaseModel
@@ -25,9 +45,22 @@ import schemas
 from core.topics import TOPIC_PREFIX, topic_for
 from core import kafka, serde
 from core.settings import Settings
-from schemas.models import MODELS, model_name, to_avro
+from schemas.models import MAX_RECORD_BYTES, MODELS, model_name, to_avro
 
 _NAMES = {cls: name for name, cls in MODELS.items()}
+
+#: Transactional ids of `liaison publish`: liaison-publish-<component>-<12 hex>.
+TRANSACTIONAL_ID_PREFIX = "liaison-publish-"
+#: How long a transaction may stay open before the coordinator aborts it (librdkafka's default is 60 s; the
+#: broker caps it at transaction.max.timeout.ms, 15 min by default).
+TRANSACTION_TIMEOUT_MS = 120_000
+#: Seconds to wait for init_transactions / commit / abort.
+TXN_CALL_TIMEOUT = 60.0
+
+
+def transactional_id(component: str | None) -> str:
+    """A fresh transactional id for a component's producer: liaison-publish-air-3fa2c1d09b7e."""
+    return f"{TRANSACTIONAL_ID_PREFIX}{component or 'any'}-{uuid.uuid4().hex[:12]}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +71,8 @@ class DeliveryFailure:
     error: str
 
     def __str__(self) -> str:
+        if self.topic == "*":  # not about one record (a transaction, the flush)
+            return self.error
         return f"{self.topic} key={self.key} message_id={self.message_id}: {self.error}"
 
 
@@ -57,14 +92,27 @@ def component_of(topic: str, type_name: str | None = None) -> str | None:
     return parts[2] if topic.startswith(TOPIC_PREFIX + ".") and len(parts) > 3 else None
 
 
+ProducerFactory = Callable[[dict, "str | None"], Any]
+
+
 class Publisher:
+    """`transactional=True`: everything published goes into one transaction per producer (see the module doc).
+    `producer_factory(overrides, principal)` makes the producers (default :func:`core.kafka.producer`)."""
+
     def __init__(self, settings: Settings | None = None, producer_conf: dict | None = None, client=None,
-                 principal: str | None = None):
+                 principal: str | None = None, transactional: bool = False,
+                 producer_factory: ProducerFactory | None = None):
         self._settings = settings
         self._producer_conf = producer_conf
         self._principal = principal
+        self._transactional = transactional
+        self._factory = producer_factory or (
+            lambda overrides, who: kafka.producer(overrides, self._settings, principal=who))
         self._producers: dict[str | None, object] = {}  # effective principal -> Producer
-        self._by_topic: dict[str, object] = {}  # topic -> Producer
+        self._txn_ids: dict[str | None, str] = {}  # effective principal -> transactional id
+        self._open: set[str | None] = set()  # effective principals with an open transaction
+        self._by_topic: dict[str, object] = {}  # topic -> Producer (in transactional mode: with an open one)
+        self.committed: Counter[str] = Counter()
         self._client = client or serde.registry_client(settings)
         self._encoders: dict[str, serde.Encoder] = {}
         self._failures: list[DeliveryFailure] = []
@@ -98,12 +146,34 @@ class Publisher:
         who = kafka.effective_principal(principal, self._settings)
         p = self._producers.get(who)
         if p is None:
-            p = self._producers[who] = kafka.producer(self._producer_conf, self._settings, principal=principal)
+            conf = dict(self._producer_conf or {})
+            if self._transactional:
+                txn_id = self._txn_ids[who] = transactional_id(component)
+                conf = {"transaction.timeout.ms": TRANSACTION_TIMEOUT_MS, **conf, "transactional.id": txn_id}
+            p = self._factory(conf, principal)
+            if self._transactional:
+                self._txn_call(who, "init_transactions", p.init_transactions, TXN_CALL_TIMEOUT)
+            self._producers[who] = p
+        if self._transactional and who not in self._open:
+            self._txn_call(who, "begin_transaction", p.begin_transaction)
+            self._open.add(who)
         self._by_topic[topic] = p
         return p
 
+    def _txn_call(self, who: str | None, what: str, call, *args) -> None:
+        try:
+            call(*args)
+        except KafkaException as e:
+            err: KafkaError = e.args[0]
+            raise PublishError([DeliveryFailure("*", "*", "*", f"{what} as {who or 'the client'} "
+                                                               f"(transactional id {self._txn_ids.get(who)}) "
+                                                               f"failed: {err.str()}")]) from e
+
     def produce_raw(self, topic: str, key: str, value: bytes, headers, type_name: str, message_id: str) -> None:
         failures, delivered = self._failures, self.delivered
+        if len(value) > MAX_RECORD_BYTES:
+            raise PublishError([DeliveryFailure(topic, key, message_id, f"record is {len(value)} bytes encoded, "
+                                                                        f"above the {MAX_RECORD_BYTES}-byte bound")])
         producer = self._by_topic.get(topic) or self._producer_for(topic, type_name)
 
         def on_delivery(err, msg):
@@ -136,15 +206,73 @@ class Publisher:
             failures, self._failures = self._failures, []
             raise PublishError(failures)
 
+    def commit(self, timeout: float = 60.0) -> None:
+        """Transactional mode: flush, then commit every open transaction; any failure aborts what is not
+        committed yet and raises PublishError (naming what was committed, if anything). Non-transactional:
+        :meth:`flush`. `committed` counts, per type, the records of the committed transactions."""
+        if not self._transactional:
+            self.flush(timeout)
+            return
+        try:
+            self.flush(timeout)
+        except PublishError:
+            self.abort()
+            raise
+        done: list[str] = []
+        for who in list(self._open):
+            try:
+                self._commit_one(who, timeout)
+            except PublishError as e:
+                self.abort()
+                if done:
+                    e.failures.append(DeliveryFailure("*", "*", "*", "NOT ATOMIC: already committed as "
+                                                                      + ", ".join(map(str, done))))
+                    e.args = (f"{e.args[0]}; already committed as {', '.join(map(str, done))}",)
+                raise
+            self._open.discard(who)
+            done.append(str(who))
+        self._by_topic.clear()  # the next record begins a new transaction
+        self.committed.update(self.delivered)
+        self.delivered.clear()
+
+    def _commit_one(self, who: str | None, timeout: float) -> None:
+        producer = self._producers[who]
+        for attempt in range(3):
+            try:
+                producer.commit_transaction(timeout)
+                return
+            except KafkaException as e:
+                err: KafkaError = e.args[0]
+                if err.retriable() and attempt < 2:
+                    continue
+                raise PublishError([DeliveryFailure("*", "*", "*", f"commit as {who or 'the client'} (transactional "
+                                                                   f"id {self._txn_ids.get(who)}) failed: "
+                                                                   f"{err.str()}")]) from e
+
+    def abort(self, timeout: float = TXN_CALL_TIMEOUT) -> None:
+        """Abort every open transaction (errors while aborting are ignored: an unfinished transaction is
+        aborted by the coordinator after transaction.timeout.ms, and never becomes visible)."""
+        for who in list(self._open):
+            try:
+                self._producers[who].abort_transaction(timeout)
+            except KafkaException:
+                pass
+            self._open.discard(who)
+        self._by_topic.clear()
+        self._failures.clear()
+        self.delivered.clear()
+
     def close(self) -> None:
-        self.flush()
+        self.commit() if self._transactional else self.flush()
 
     def __enter__(self) -> Publisher:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.flush()
+            self.close()
+        elif self._transactional:
+            self.abort()
         else:
             for p in self._producers.values():
                 p.flush(10)
