@@ -122,7 +122,7 @@ def lookup_encoder(subject: str, schema_str: str, client: SchemaRegistryClient |
     return Encoder(registered.schema_id, json.loads(schema_str))
 
 
-def register_encoder(client: SchemaRegistryClient, subject: str, schema: dict, level: str = "BACKWARD") -> Encoder:
+def register_encoder(client: SchemaRegistryClient, subject: str, schema: dict, level: str = "BACKWARD_TRANSITIVE") -> Encoder:
     """Register `schema` under `subject` (idempotent) with an explicit compatibility level; its Encoder."""
     from confluent_kafka.schema_registry import Schema
 

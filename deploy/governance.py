@@ -1,7 +1,11 @@
-"""Schema governance: register the working-tree schemas, release versions into the repo, and gate changes.
+"""Schema governance: register every subject the project writes, release versions into the repo, gate changes.
 
-- `register`: every `schemas/<Type>.avsc` under the subject `<internal topic>-value`, with the subject's
-  compatibility set explicitly to BACKWARD_TRANSITIVE (the registry's global default may be NONE).
+Every subject (:func:`subjects`): the internal ones (`schemas/<Type>.avsc` under `<internal topic>-value`),
+the audit (`schemas/audit/DecisionAudit.avsc` under `liaison.audit.decisions-value`) and every partner's
+derived schema (from `deploy/policies/`, under `<partner topic>-value`).
+
+- `register`: every subject, with its compatibility set explicitly to BACKWARD_TRANSITIVE (the registry's
+  global default may be NONE).
 - `release`: copy a changed schema to `schemas/released/<subject>/v<N>.avsc` (kept in git).
 - `check`: every working-tree schema must be compatible with every released version of its subject, as
   judged by the real registry's compatibility endpoint; an incompatibility is explained by naming the
@@ -20,10 +24,11 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from schemas.named import NamedTypes
+from schemas.compat import explain
 
-from core.topics import topic_for
 from core import serde
+from core.topics import AUDIT_TOPIC, partner_topic, topic_for
+from release import load_policies
 
 LEVEL = "BACKWARD_TRANSITIVE"
 RULE = "BACKWARD_TRANSITIVE: the new schema must read records written with every released version"
@@ -35,6 +40,38 @@ def released_dir(root: Path | None = None) -> Path:
 
 def subject_for(type_name: str) -> str:
     return serde.value_subject(topic_for(type_name))
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """One subject the project registers, and the working-tree schema text it must hold."""
+
+    subject: str
+    kind: str  # internal | audit | partner
+    text: str
+
+
+def audit_schema_path(root: Path | None = None) -> Path:
+    return (root or schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
+
+
+def subjects(root: Path | None = None, policies_dir: Path | None = None) -> list[SubjectSpec]:
+    """Every subject the project registers: internal, audit, and each partner's derived schemas."""
+    root = root or schemas.SCHEMA_DIR
+    out = [SubjectSpec(subject_for(n), "internal", (root / f"{n}.avsc").read_text()) for n in schemas.MESSAGE_TYPES]
+    out.append(SubjectSpec(serde.value_subject(AUDIT_TOPIC), "audit", audit_schema_path(root).read_text()))
+    policies_dir = policies_dir or _default_policies_dir()
+    for code, policy in sorted(load_policies(policies_dir).items()):
+        for type_name in policy.types:
+            out.append(SubjectSpec(serde.value_subject(partner_topic(code, topic_for(type_name))), "partner",
+                                   json.dumps(policy.derived_schema(type_name), indent=2) + "\n"))
+    return out
+
+
+def _default_policies_dir() -> Path:
+    from core.settings import get_settings
+
+    return get_settings().deploy_dir / "policies"
 
 
 def released_versions(subject: str, root: Path | None = None) -> list[tuple[int, Path]]:
@@ -52,105 +89,6 @@ def canonical(text: str) -> str:
     return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
 
 
-# ------------------------------------------------------------------------------------- explanation
-
-
-_PROMOTIONS = {
-    "int": {"int", "long", "float", "double"},
-    "long": {"long", "float", "double"},
-    "float": {"float", "double"},
-    "string": {"string", "bytes"},
-    "bytes": {"bytes", "string"},
-}
-
-
-def _resolve_named(t, names: NamedTypes):
-    """The definition a reference means (by full or short name: references may use either), else `t`."""
-    if isinstance(t, str):
-        return names.lookup(t) or t
-    return t
-
-
-def _kind(t) -> str:
-    if isinstance(t, list):
-        return "union"
-    if isinstance(t, dict):
-        return t["type"] if t["type"] in ("record", "enum", "fixed", "array", "map") else _kind(t["type"])
-    return t
-
-
-def _label(t) -> str:
-    k = _kind(t)
-    if k in ("record", "enum", "fixed") and isinstance(t, dict):
-        return f"{k} {t['name']}"
-    if k == "union":
-        return "union [" + ", ".join(_label(b) for b in t) + "]"
-    if k == "array":
-        return f"array<{_label(t['items'])}>"
-    return k
-
-
-def _can_read(reader, writer, rn: NamedTypes, wn: NamedTypes) -> bool:
-    return not _diffs(reader, writer, "", rn, wn)
-
-
-def _diffs(reader, writer, path: str, rn: NamedTypes, wn: NamedTypes) -> list[str]:
-    reader, writer = _resolve_named(reader, rn), _resolve_named(writer, wn)
-    rk, wk = _kind(reader), _kind(writer)
-    where = path or "<root>"
-    if wk == "union":
-        out = []
-        for branch in writer:
-            if rk == "union":
-                if not any(_can_read(rb, branch, rn, wn) for rb in reader):
-                    out.append(f"field '{where}': the released {_label(branch)} branch is no longer accepted")
-            else:
-                out += _diffs(reader, branch, path, rn, wn)
-        return out
-    if rk == "union":
-        if any(_can_read(rb, writer, rn, wn) for rb in reader):
-            return []
-        return [f"field '{where}': released type {_label(writer)} fits no branch of {_label(reader)}"]
-    if rk != wk:
-        if wk in _PROMOTIONS and rk in _PROMOTIONS[wk]:
-            return []
-        return [f"field '{where}' changed type from {_label(writer)} to {_label(reader)}"]
-    if rk == "record":
-        out = []
-        wfields = {f["name"]: f for f in writer["fields"]}
-        for f in writer["fields"]:
-            for alias in f.get("aliases", []):
-                wfields.setdefault(alias, f)
-        for f in reader["fields"]:
-            sub = f"{path}.{f['name']}" if path else f["name"]
-            match = wfields.get(f["name"]) or next((wfields[a] for a in f.get("aliases", []) if a in wfields), None)
-            if match is None:
-                if "default" not in f:
-                    out.append(f"field '{sub}' was added without a default, so records written with the "
-                               f"released version cannot be read")
-            else:
-                out += _diffs(f["type"], match["type"], sub, rn, wn)
-        return out
-    if rk == "enum":
-        lost = [s for s in writer["symbols"] if s not in reader["symbols"]]
-        if lost and "default" not in reader:
-            return [f"field '{where}': enum {reader['name']} lost symbol(s) {', '.join(lost)} and has no default"]
-        return []
-    if rk == "array":
-        return _diffs(reader["items"], writer["items"], f"{path}[]", rn, wn)
-    if rk == "map":
-        return _diffs(reader["values"], writer["values"], f"{path}{{}}", rn, wn)
-    if rk == "fixed" and reader.get("size") != writer.get("size"):
-        return [f"field '{where}': fixed size changed from {writer.get('size')} to {reader.get('size')}"]
-    return []
-
-
-def explain(new: dict, old: dict) -> list[str]:
-    """Why `new` cannot read data written with `old` (Avro schema resolution), one line per field."""
-    rn, wn = NamedTypes(new), NamedTypes(old)
-    return _diffs(new, old, "", rn, wn)
-
-
 # ------------------------------------------------------------------------------------- registry calls
 
 
@@ -161,21 +99,21 @@ def _set_level(client: SchemaRegistryClient, subject: str, level: str) -> None:
         raise RuntimeError(f"{subject}: registry reports compatibility {got} after setting {level}")
 
 
-def register_all(client: SchemaRegistryClient | None = None, root: Path | None = None) -> dict[str, int]:
-    """Register every working-tree schema (idempotent); returns subject -> schema id."""
+def register_all(client: SchemaRegistryClient | None = None, root: Path | None = None,
+                 policies_dir: Path | None = None) -> dict[str, int]:
+    """Register every subject's working-tree schema (idempotent); returns subject -> schema id."""
     client = client or serde.registry_client()
     ids = {}
-    for name in schemas.MESSAGE_TYPES:
-        subject = subject_for(name)
-        _set_level(client, subject, LEVEL)
-        text = ((root or schemas.SCHEMA_DIR) / f"{name}.avsc").read_text()
-        ids[subject] = client.register_schema(subject, Schema(text, "AVRO"), normalize_schemas=True)
+    for spec in subjects(root, policies_dir):
+        _set_level(client, spec.subject, LEVEL)
+        ids[spec.subject] = client.register_schema(spec.subject, Schema(spec.text, "AVRO"), normalize_schemas=True)
     return ids
 
 
 @dataclass
 class CheckResult:
     subject: str
+    kind: str
     versions: list[int]
     problems: list[str] = field(default_factory=list)
 
@@ -184,15 +122,16 @@ class CheckResult:
         return not self.problems
 
 
-def check_all(client: SchemaRegistryClient | None = None, root: Path | None = None) -> list[CheckResult]:
-    """Test each working-tree schema against every released version, on the registry, in a scratch subject."""
+def check_all(client: SchemaRegistryClient | None = None, root: Path | None = None,
+              policies_dir: Path | None = None) -> list[CheckResult]:
+    """Test each subject's working-tree schema against every released version, on the registry, in a scratch
+    subject."""
     client = client or serde.registry_client()
     results = []
-    for name in schemas.MESSAGE_TYPES:
-        subject = subject_for(name)
-        text = ((root or schemas.SCHEMA_DIR) / f"{name}.avsc").read_text()
+    for spec in subjects(root, policies_dir):
+        subject, text = spec.subject, spec.text
         versions = released_versions(subject, root)
-        res = CheckResult(subject, [v for v, _ in versions])
+        res = CheckResult(subject, spec.kind, [v for v, _ in versions])
         results.append(res)
         if not versions:
             res.problems.append(f"{subject}: no released version in {released_dir(root) / subject} "
@@ -223,12 +162,11 @@ def check_all(client: SchemaRegistryClient | None = None, root: Path | None = No
     return results
 
 
-def release_all(root: Path | None = None) -> list[str]:
-    """Write a new released version for every schema that differs from its latest release."""
+def release_all(root: Path | None = None, policies_dir: Path | None = None) -> list[str]:
+    """Write a new released version for every subject whose schema differs from its latest release."""
     written = []
-    for name in schemas.MESSAGE_TYPES:
-        subject = subject_for(name)
-        text = ((root or schemas.SCHEMA_DIR) / f"{name}.avsc").read_text()
+    for spec in subjects(root, policies_dir):
+        subject, text = spec.subject, spec.text
         versions = released_versions(subject, root)
         if versions and canonical(versions[-1][1].read_text()) == canonical(text):
             continue
@@ -245,13 +183,16 @@ def release_all(root: Path | None = None) -> list[str]:
 app = typer.Typer(no_args_is_help=True, help="Schema governance against the registry.")
 
 _ROOT = typer.Option(None, "--schemas-dir", help="folder with <Type>.avsc and released/ (default: schemas/)")
+_POLICIES = typer.Option(None, "--policies", help="policy folder whose derived schemas are checked (default "
+                                                  "deploy/policies)")
 
 
 @app.command("register")
-def register_cmd(root: Path = _ROOT) -> None:
-    """Register every schema under <topic>-value with BACKWARD_TRANSITIVE compatibility (idempotent)."""
+def register_cmd(root: Path = _ROOT, policies: Path = _POLICIES) -> None:
+    """Register every subject (internal, audit, partner-derived) with BACKWARD_TRANSITIVE compatibility
+    (idempotent)."""
     try:
-        ids = register_all(root=root)
+        ids = register_all(root=root, policies_dir=policies)
     except SchemaRegistryError as e:
         typer.echo(f"error: registry refused a schema: {e}", err=True)
         raise typer.Exit(2)
@@ -260,13 +201,14 @@ def register_cmd(root: Path = _ROOT) -> None:
 
 
 @app.command("check")
-def check_cmd(root: Path = _ROOT) -> None:
-    """CI gate: working-tree schemas vs every released version (exit 1 on any incompatibility)."""
-    results = check_all(root=root)
+def check_cmd(root: Path = _ROOT, policies: Path = _POLICIES) -> None:
+    """CI gate: every subject's working-tree schema (internal, audit, partner-derived) vs every released version
+    (exit 1 on any incompatibility)."""
+    results = check_all(root=root, policies_dir=policies)
     bad = False
     for r in results:
         if r.ok:
-            typer.echo(f"ok  {r.subject}: compatible with released v{', v'.join(map(str, r.versions))}")
+            typer.echo(f"ok  {r.subject} ({r.kind}): compatible with released v{', v'.join(map(str, r.versions))}")
         else:
             bad = True
             for p in r.problems:
@@ -276,14 +218,14 @@ def check_cmd(root: Path = _ROOT) -> None:
 
 
 @app.command("release")
-def release_cmd(root: Path = _ROOT) -> None:
+def release_cmd(root: Path = _ROOT, policies: Path = _POLICIES) -> None:
     """Record each changed schema as the next released version (after a passing check)."""
-    problems = [p for r in check_all(root=root) if r.versions for p in r.problems]
+    problems = [p for r in check_all(root=root, policies_dir=policies) if r.versions for p in r.problems]
     if problems:
         for p in problems:
             typer.echo(f"FAIL {p}", err=True)
         raise typer.Exit(1)
-    written = release_all(root)
+    written = release_all(root, policies)
     for w in written:
         typer.echo(f"released {w}")
     if not written:

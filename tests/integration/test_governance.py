@@ -33,7 +33,11 @@ def _check(root):
 def test_working_tree_schemas_pass_the_gate(settings):
     res = _check(schemas.SCHEMA_DIR)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.count("ok  ") == len(schemas.MESSAGE_TYPES)
+    specs = governance.subjects()
+    assert {s.kind for s in specs} == {"internal", "audit", "partner"}
+    assert res.stdout.count("ok  ") == len(specs) == len(schemas.MESSAGE_TYPES) + 1 + 14  # 2 partners x 7 types
+    for spec in specs:
+        assert f"ok  {spec.subject} ({spec.kind}): compatible with released v1" in res.stdout
 
 
 def test_incompatible_change_fails_naming_subject_field_and_rule(settings, tmp_path):
@@ -66,10 +70,48 @@ def test_compatible_change_new_optional_field_passes(settings, tmp_path):
         {"name": "squawk_code", "type": ["null", "string"], "default": None, "doc": "transponder code"}))
     res = _check(root)
     assert res.returncode == 0, res.stderr
-    # and releasing it records v2 for that subject only
+    # and releasing it records the next version for that subject only (once pending releases are recorded)
+    before = {spec.subject: len(governance.released_versions(spec.subject, root)) for spec in governance.subjects(root)}
     written = governance.release_all(root)
-    assert [p.split("/")[-2:] for p in written] == [["liaison.internal.air.track-value", "v2.avsc"]]
+    track = "liaison.internal.air.track-value"
+    assert [track, f"v{before[track] + 1}.avsc"] in [p.split("/")[-2:] for p in written]
+    assert governance.release_all(root) == []
     assert _check(root).returncode == 0
+
+
+def _policies_copy(tmp_path):
+    dst = tmp_path / "policies"
+    shutil.copytree(REPO_ROOT / "deploy" / "policies", dst)
+    return dst
+
+
+def test_a_partner_schema_losing_history_fails_naming_subject_and_field(settings, tmp_path):
+    """A policy whose derived schema can no longer read what was released (a field optional in v1 made
+    required) fails the gate like an internal schema would."""
+    policies = _policies_copy(tmp_path)
+    usa = policies / "USA.yaml"
+    usa.write_text(usa.read_text().replace("nullable: [affiliation, last_known_area, travel_indicators]",
+                                           "nullable: [last_known_area, travel_indicators]"))
+    res = subprocess.run([LIAISON, "schemas", "check", "--policies", str(policies)], capture_output=True,
+                         text=True, timeout=120, env=os.environ)
+    assert res.returncode == 1
+    fails = [ln for ln in res.stderr.splitlines() if ln.startswith("FAIL")]
+    assert fails == [
+        "FAIL liaison.partner.usa.intel.foreign-fighter-value: incompatible with released v1: field 'affiliation' "
+        "changed type from null to string (BACKWARD_TRANSITIVE: the new schema must read records written with "
+        "every released version)"], res.stderr
+
+
+def test_an_audit_schema_change_is_gated(settings, tmp_path):
+    root = _copy_schemas(tmp_path)
+    path = root / "audit" / "DecisionAudit.avsc"
+    doc = json.loads(path.read_text())
+    doc["fields"].append({"name": "operator", "type": "string"})
+    path.write_text(json.dumps(doc))
+    res = _check(root)
+    assert res.returncode == 1
+    assert "liaison.audit.decisions-value: incompatible with released v1: field 'operator' was added without " \
+           "a default" in res.stderr
 
 
 def test_register_is_idempotent_and_sets_level(settings):
