@@ -1,9 +1,12 @@
-"""The lag monitor on the real broker: figures equal Kafka's own consumer-group tool (high watermark) on a plain
-topic, LSO-based lag on a transactional one, a killed forwarder caught within two polls, /metrics and /lag.
+"""The lag monitor on the real broker, as the lag-monitor principal (which may read no record): offsets equal
+Kafka's own consumer-group tool on a plain topic, LSO-based offsets on a transactional one, lag in seconds
+dated from end-offset samples and the broker's time index and growing while a group lags, a killed forwarder
+caught within two polls, /metrics and /lag.
 
 Names follow the ACLs of deploy/acls.yaml so the tests hold on secured servers: the lag-monitor principal may
-describe `liaison*` groups and `liaison.*` topics and read `liaison.internal.*`; the forwarder's groups start with
-`liaison-forwarder`. Setup (topics, commits, transactional writes) runs as the default principal (admin).
+describe the `liaison-forwarder*` and `liaison.partner.*` groups and the `liaison.internal.*` and
+`liaison.partner.*` topics, nothing else, and READ nothing. Setup (topics, commits, transactional writes) runs
+as the default principal (admin).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from deploy.infra.jars import ensure_jars
 from operations.lag.collect import Collector
 from operations.lag.evaluate import OK, STALLED, STOPPED, Thresholds
 from operations.lag.monitor import Monitor
+from operations.lag.samples import AT_LEAST, INTERPOLATED
 from core.readback import end_offsets, seed_group
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
@@ -70,8 +74,8 @@ def lag_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([LIAISON, "lag", *args], capture_output=True, text=True, timeout=timeout, env=os.environ)
 
 
-def lag_json(group: str) -> dict:
-    res = lag_cli("--json", "--group", group)
+def lag_json(group: str, *args: str) -> dict:
+    res = lag_cli("--json", "--group", group, *args)
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads(res.stdout)
     assert report["error"] is None
@@ -137,9 +141,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def plain_group(bus):
     """A quiesced group on a non-transactional topic: p0 committed 12 of 30, p1 20 of 20, p2 0 of 10.
-    Record i of every partition is stamped (now - 1 h + i s), so lag in seconds is known exactly."""
+    Record i of every partition is stamped (now - 1 h + i s), so the true lag in seconds is known."""
     tag = uuid.uuid4().hex[:8]
-    topic, group = f"liaison.internal.lagtest-plain-{tag}", f"liaison-lagtest-plain-{tag}"
+    topic, group = f"liaison.internal.lagtest-plain-{tag}", f"liaison-forwarder-lagtest-plain-{tag}"
     create_topic(topic, 3)
     base_ms = int(time.time() * 1000) - HOUR_MS
     p = kafka.producer()
@@ -172,20 +176,37 @@ def test_lag_json_equals_kafka_consumer_group_tool_on_a_plain_topic(plain_group,
     assert set(tool) == {(topic, p) for p in ours} == {(topic, 0), (topic, 1), (topic, 2)}
     for (_, part), (current, log_end, lag) in tool.items():
         p = ours[part]
-        assert (str(p["committed"]), str(p["end_offset"]), str(p["lag_records"])) == (current, log_end, lag), part
+        assert (str(p["committed"]), str(p["end_offset"]), str(p["lag_offsets"])) == (current, log_end, lag), part
         assert p["high_watermark"] == p["end_offset"]  # no transaction: LSO == high watermark
-    assert {p: (o["committed"], o["end_offset"], o["lag_records"]) for p, o in ours.items()} == {
+    assert {p: (o["committed"], o["end_offset"], o["lag_offsets"]) for p, o in ours.items()} == {
         0: (12, 30, 18), 1: (20, 20, 0), 2: (0, 10, 10)}
-    # lag in seconds: the age of the record at the committed offset (record i stamped base + i s)
+    # lag in seconds without reading a record: a one-shot reading has a single end-offset sample, so the age of
+    # the record at the committed offset comes from the broker's time index, bracketed and flagged estimated
     taken_at = report["taken_at"]
-    assert ours[0]["lag_seconds"] == pytest.approx(taken_at - (base_ms + 12_000) / 1000, abs=0.01)
-    assert ours[2]["lag_seconds"] == pytest.approx(taken_at - base_ms / 1000, abs=0.01)
-    assert ours[1]["lag_seconds"] == 0.0
+    for part, first in ((0, 12), (2, 0)):
+        p, true = ours[part], taken_at - (base_ms + first * 1000) / 1000
+        assert (p["lag_seconds_kind"], p["estimated"]) == (INTERPOLATED, True), p
+        assert p["lag_seconds_low"] - 1.0 <= true <= p["lag_seconds_high"] + 1.0, p
+        assert p["lag_seconds"] == pytest.approx(true, abs=0.02 * true), p
+        assert p["lag_seconds_text"] == f"~{p['lag_seconds']:.1f}"
+    assert (ours[1]["lag_seconds"], ours[1]["lag_seconds_kind"], ours[1]["estimated"]) == (0.0, "exact", False)
     # a member-less group whose oldest unconsumed record is an hour old: STOPPED on a single reading
     g = next(g for g in report["groups"] if g["group"] == group)
-    assert (g["status"], g["members"], g["lag_records"]) == (STOPPED, 0, 28)
+    assert (g["status"], g["members"], g["lag_offsets"]) == (STOPPED, 0, 28)
     assert [ours[p]["status"] for p in (0, 1, 2)] == [STOPPED, OK, STOPPED]
     assert g["max_lag_seconds"] == pytest.approx(ours[2]["lag_seconds"])
+
+
+def test_without_the_time_index_a_single_reading_gives_only_lower_bounds(plain_group):
+    topic, group, _ = plain_group
+    report = lag_json(group, "--no-time-index")
+    ours = by_partition(report, group)
+    for part in (0, 2):
+        assert (ours[part]["lag_seconds"], ours[part]["lag_seconds_kind"], ours[part]["estimated"],
+                ours[part]["lag_seconds_high"], ours[part]["lag_seconds_text"]) == (0.0, AT_LEAST, True, None, "≥0.0")
+    # ">= 0 s" is no evidence of a stopped consumer: judged on the next polls
+    g = next(g for g in report["groups"] if g["group"] == group)
+    assert (g["status"], g["max_lag_seconds_kind"]) == (OK, AT_LEAST)
 
 
 def test_lag_table_and_default_group_selection(plain_group):
@@ -193,6 +214,7 @@ def test_lag_table_and_default_group_selection(plain_group):
     res = lag_cli("--group", group)
     assert res.returncode == 0, res.stderr[-2000:]
     assert group in res.stdout and "STOPPED" in res.stdout and "end (LSO)" in res.stdout
+    assert "lag_offsets" in res.stdout and "lag_s" in res.stdout and " ~3" in res.stdout  # ~36xx s, estimated
     # by default every group is listed except our tools' liaison-readback-* ones
     every = json.loads(lag_cli("--json").stdout)
     names = {g["group"] for g in every["groups"]}
@@ -203,24 +225,27 @@ def test_lag_table_and_default_group_selection(plain_group):
 # ---------------------------------------------------------------------------------------------- transactions
 
 
-def test_transactional_topic_lag_counts_against_the_last_stable_offset(bus, settings, tmp_path):
-    """Where Kafka's tool and the monitor differ, on purpose: the tool counts against the high watermark, so a
-    read_committed consumer that committed "last record + 1" (the commit marker's offset) shows LAG 1 forever,
-    and aborted records count as lag. The monitor counts against the last stable offset, from the first data
-    record at or after the committed offset: 0 when only markers / aborted records remain."""
+def test_transactional_topic_lag_counts_offsets_against_the_last_stable_offset(bus, settings, tmp_path):
+    """What the monitor counts on a transactional topic, without reading a record: offsets from the committed
+    offset up to the last stable offset, markers and aborted records included (an upper bound on the data
+    records). Equal to Kafka's tool whenever no transaction is open; the tool counts against the high
+    watermark, so records of an open transaction count there and not here. A read_committed consumer that
+    committed "last record + 1" sits on the commit marker: 1 offset, reported as a possible marker, not
+    flagged and not timed."""
     tag = uuid.uuid4().hex[:8]
-    topic, group = f"liaison.internal.lagtest-txn-{tag}", f"liaison-lagtest-txn-{tag}"
+    topic, group = f"liaison.internal.lagtest-txn-{tag}", f"liaison-forwarder-lagtest-txn-{tag}"
     create_topic(topic, 1)
     p = kafka.producer({"transactional.id": f"liaison-lagtest-{tag}"})
     p.init_transactions(30)
     c = kafka.consumer(group, {"isolation.level": "read_committed"})
 
-    def txn(n: int, commit: bool) -> None:
+    def txn(n: int, commit: bool | None) -> None:
         p.begin_transaction()
         for i in range(n):
             p.produce(topic, value=f"v{i}".encode(), partition=0)
         p.flush(30)
-        (p.commit_transaction if commit else p.abort_transaction)(30)
+        if commit is not None:
+            (p.commit_transaction if commit else p.abort_transaction)(30)
 
     def consume_all_and_commit(expect: int) -> None:
         got = []
@@ -241,26 +266,128 @@ def test_transactional_topic_lag_counts_against_the_last_stable_offset(bus, sett
         consume_all_and_commit(10)  # commits 10
         ours, tool = figures()
         assert (ours["committed"], ours["end_offset"], ours["high_watermark"]) == (10, 11, 11)
-        assert (ours["lag_records"], ours["lag_seconds"], ours["status"]) == (0, 0.0, OK)
+        assert (ours["lag_offsets"], ours["possible_marker"], ours["lag_seconds"], ours["status"]) == (1, True, None,
+                                                                                                      OK)
         assert tool == ("10", "11", "1")  # the marker, counted by the tool forever (KAFKA-6607)
 
-        txn(5, False)  # aborted: 11-15, abort marker at 16
+        txn(5, False)  # aborted: 11-15, abort marker at 16; no data record to read
         ours, tool = figures()
-        assert (ours["end_offset"], ours["lag_records"], ours["lag_seconds"]) == (17, 0, 0.0)
+        assert (ours["end_offset"], ours["lag_offsets"], ours["possible_marker"]) == (17, 7, False)
         assert tool == ("10", "17", "7")
+        assert ours["estimated"] and 0 <= ours["lag_seconds"] < 120
 
-        txn(3, True)  # 17-19, commit marker at 20
+        txn(3, True)  # 17-19, commit marker at 20: 3 data records among the 11 offsets
         ours, tool = figures()
-        # from the first data record (17) to the LSO (21): 3 records + their commit marker
-        assert (ours["end_offset"], ours["lag_records"]) == (21, 4)
-        assert 0 < ours["lag_seconds"] < 60
+        assert (ours["end_offset"], ours["lag_offsets"]) == (21, 11)
         assert tool == ("10", "21", "11")
 
         consume_all_and_commit(3)  # read_committed: 17, 18, 19; commits 20
         ours, tool = figures()
-        assert (ours["committed"], ours["lag_records"], ours["lag_seconds"], ours["status"]) == (20, 0, 0.0, OK)
+        assert (ours["committed"], ours["lag_offsets"], ours["possible_marker"], ours["status"]) == (20, 1, True, OK)
         assert tool == ("20", "21", "1")
+
+        txn(4, None)  # an open transaction: 21-24, no marker yet; invisible to read_committed consumers
+        ours, tool = figures()
+        assert (ours["end_offset"], ours["high_watermark"], ours["lag_offsets"]) == (21, 25, 1)
+        assert tool == ("20", "25", "5")
+        p.abort_transaction(30)
     finally:
+        c.close()
+        drop([topic], [group])
+
+
+# ---------------------------------------------------------------------------------------------- lag in seconds
+
+
+class Trickle(threading.Thread):
+    """Produces `rate` records/s to partition 0 of `topic` and remembers each record's timestamp."""
+
+    def __init__(self, topic: str, rate: float = 20.0):
+        super().__init__(daemon=True)
+        self.topic, self.rate = topic, rate
+        self.stopping = threading.Event()
+        self.ts_ms: dict[int, int] = {}
+
+    def run(self) -> None:
+        p = kafka.producer({"linger.ms": 0})
+
+        def done(err, msg):
+            if err is None:
+                self.ts_ms[msg.offset()] = msg.timestamp()[1]
+
+        while not self.stopping.is_set():
+            p.produce(self.topic, value=b"tick", partition=0, on_delivery=done)
+            p.poll(0)
+            self.stopping.wait(1.0 / self.rate)
+        p.flush(30)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(30)
+
+
+def test_lag_in_seconds_grows_while_a_group_lags(bus):
+    """A stopped group on a topic that keeps receiving records, watched as lag-monitor by two monitors polling
+    every second: one that dates the committed offset with the broker's time index (interpolated, bracketed
+    around the record's true age), one with its own samples only (a lower bound, its samples' span, until the
+    group commits an offset the samples have seen appear). Both grow with time and are flagged estimated."""
+    tag = uuid.uuid4().hex[:8]
+    topic, group = f"liaison.internal.lagtest-age-{tag}", f"liaison-forwarder-lagtest-age-{tag}"
+    create_topic(topic, 1)
+    trickle = Trickle(topic)
+    trickle.start()
+    with_index, own_only = Collector(groups=[group]), Collector(groups=[group])
+    assert with_index.principal == kafka.LAG_MONITOR
+    mon_index = Monitor(with_index, Thresholds(), interval=1.0)
+    mon_own = Monitor(own_only, Thresholds(), interval=1.0, time_index=False)
+    c = kafka.consumer(group)
+
+    def reading(monitor):
+        r = monitor.poll_once()
+        assert r.error is None, r.error
+        return r, r.group(group).partitions[0]
+
+    try:
+        deadline = time.monotonic() + 30
+        while len(trickle.ts_ms) < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(trickle.ts_ms) >= 40
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        time.sleep(1.0)
+        seen_index, seen_own = [], []
+        for _ in range(6):
+            r, p = reading(mon_index)
+            true = r.taken_at - trickle.ts_ms[5] / 1000
+            assert p.committed == 5 and p.lag_offsets > 0
+            assert (p.lag_seconds_kind, p.estimated) == (INTERPOLATED, True), p
+            assert p.lag_seconds_low - 0.5 <= true <= p.lag_seconds_high + 0.5, (true, p)
+            seen_index.append(p.lag_seconds)
+            r, p = reading(mon_own)
+            assert (p.lag_seconds_kind, p.estimated, p.lag_seconds_high) == (AT_LEAST, True, None), p
+            assert p.lag_seconds == pytest.approx(r.taken_at - mon_own.window[0].taken_at, abs=0.01)
+            seen_own.append(p.lag_seconds)
+            time.sleep(1.0)
+        assert seen_index == sorted(seen_index) and seen_index[-1] - seen_index[0] >= 4.0, seen_index
+        assert seen_own == sorted(seen_own) and seen_own[-1] - seen_own[0] >= 4.0, seen_own
+        assert mon_own.index_requests == 0
+
+        # the group moves to an offset that appeared while the monitors watched: both interpolate it now
+        newer = mon_own.table.samples((topic, 0))[0][1] + 10  # appeared ~0.5 s after the first poll
+        c.commit(offsets=[TopicPartition(topic, 0, newer)], asynchronous=False)
+        time.sleep(1.0)
+        ages = []
+        for _ in range(3):
+            r, p = reading(mon_own)
+            true = r.taken_at - trickle.ts_ms[newer] / 1000
+            assert (p.committed, p.lag_seconds_kind, p.estimated) == (newer, INTERPOLATED, True), p
+            assert p.lag_seconds_low - 0.5 <= true <= p.lag_seconds_high + 0.5, (true, p)
+            assert p.lag_seconds_high - p.lag_seconds_low <= 3.0  # dated within about a poll interval
+            ages.append(p.lag_seconds)
+            time.sleep(1.0)
+        assert ages == sorted(ages) and ages[-1] > ages[0], ages
+        assert r.group(group).status in (STALLED, STOPPED)  # the group does not move: stuck, judged as such
+    finally:
+        trickle.stop()
         c.close()
         drop([topic], [group])
 
@@ -322,7 +449,7 @@ def test_killed_forwarder_is_stalled_within_two_polls_and_ok_after_restart(bus, 
 
     def poll(phase: str):
         g = monitor.poll_once().group(group)
-        history.append((phase, round(time.monotonic() - t_start, 1), g.status, g.lag_records, g.reason))
+        history.append((phase, round(time.monotonic() - t_start, 1), g.status, g.lag_offsets, g.reason))
         return g
 
     def explain() -> str:
@@ -419,12 +546,15 @@ def test_serve_metrics_parse_and_lag_is_json(plain_group):
         with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
             text = r.read().decode()
         fams = {f.name: f for f in text_string_to_metric_families(text)}
-        lag = {int(s.labels["partition"]): s.value for s in fams["liaison_lag_records"].samples
+        lag = {int(s.labels["partition"]): s.value for s in fams["liaison_lag_offsets"].samples
                if s.labels["group"] == group and s.labels["topic"] == topic}
         assert lag == {0: 18, 1: 0, 2: 10}
         committed = {int(s.labels["partition"]): s.value for s in fams["liaison_lag_committed_offset"].samples}
         assert committed == {0: 12, 1: 20, 2: 0}
-        assert {int(s.labels["partition"]) for s in fams["liaison_lag_seconds"].samples} == {0, 1, 2}
+        ages = {int(s.labels["partition"]): (s.labels["estimated"], s.labels["kind"])
+                for s in fams["liaison_lag_seconds"].samples}
+        assert ages == {0: ("true", INTERPOLATED), 1: ("false", "exact"), 2: ("true", INTERPOLATED)}
+        assert {int(s.labels["partition"]) for s in fams["liaison_lag_seconds_upper_bound"].samples} == {0, 1, 2}
         states = {s.labels["liaison_lag_group_status"]: s.value for s in fams["liaison_lag_group_status"].samples
                   if s.labels["group"] == group}
         assert states == {"OK": 0, "WARNING": 0, "STALLED": 0, "STOPPED": 1, "ERROR": 0}
