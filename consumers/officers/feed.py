@@ -288,7 +288,7 @@ class Feed:
 
         from core import serde
 
-        deser = serde.avro_deserializer()
+        deser = serde.avro_deserializer(principal=self.principal)  # the officer's own registry credentials
         consumer = Consumer(self.conf)
         committed_at = time.monotonic()
         try:
