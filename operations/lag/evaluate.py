@@ -47,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from core.topics import HOLD_TOPIC
 from operations.lag.model import ConsumerMark, GroupObs, PartitionObs, Snapshot
 from operations.lag.samples import AT_LEAST, EXACT, ZERO, Age, EndOffsetTable, bounded_by_consumer
 
@@ -83,6 +84,9 @@ class Thresholds:
     #: an offset lag up to this on an end offset that has not moved since the commit is a possible transaction
     #: marker (a read_committed consumer parked after the last transaction), not flagged; 0 flags it
     marker_offsets: int = 1
+    #: topics whose records wait by design (the forwarder's held releases, paused until they fall due): their
+    #: lag is reported but never judged WARNING/STALLED/STOPPED while the group has active members
+    holding_topics: tuple[str, ...] = (HOLD_TOPIC,)
 
     def __post_init__(self) -> None:
         if self.stall_polls < 2:
@@ -338,6 +342,8 @@ def _partition_report(obs: PartitionObs, snap: Snapshot, window: Sequence[Snapsh
     marker = possible_marker(points, th)
     age = None if marker else lag_age(obs, snap.taken_at, table, marks.get((g.group, obs.topic, obs.partition)))
     status, reason, unchanged_s = judge_partition(points, g.members, th, age)
+    if obs.topic in th.holding_topics and status in (WARNING, STALLED, STOPPED) and g.members:
+        status, reason = OK, f"holding {lag} record(s) until they fall due (waits by design); {reason}"
     if clamped:
         reason = f"committed offset {obs.committed} beyond end offset {obs.end}: lag clamped to 0; {reason}"
     note = None

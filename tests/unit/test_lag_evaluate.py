@@ -399,3 +399,20 @@ def test_deleted_group_is_explicit_while_the_window_remembers_it():
     gone = evaluate(w).group("gone")
     assert (gone.status, gone.state, gone.partitions, gone.lag_records) == (OK, "DELETED", (), 0)
     assert evaluate(w[1:]).group("gone") is None
+
+
+def test_a_hold_topic_waiting_by_design_is_not_stalled_while_the_forwarder_runs():
+    from core.topics import HOLD_TOPIC
+
+    points = [(10, 20)] * 12  # held records: the forwarder's committed offset waits at the first not yet due
+    held = [snap(i, group("liaison-forwarder", [part(c, e, topic=HOLD_TOPIC)])) for i, (c, e) in enumerate(points)]
+    g = evaluate(held).group("liaison-forwarder")
+    assert (g.status, g.partitions[0].status) == (OK, OK)
+    assert g.lag_offsets == 10 and "until they fall due" in g.partitions[0].reason
+    # a dead forwarder (no member) is still STOPPED on its hold partitions; other topics are judged as ever
+    dead = [snap(i, group("liaison-forwarder", [part(c, e, topic=HOLD_TOPIC)], members=0)) for i, (c, e) in
+            enumerate(points)]
+    assert evaluate(dead).group("liaison-forwarder").status == STOPPED
+    assert status(series(points)) == (STOPPED, STOPPED)
+    # and the exemption is a threshold: empty, the hold topic is judged like any other
+    assert evaluate(held, Thresholds(holding_topics=())).group("liaison-forwarder").status == STOPPED
