@@ -7,8 +7,8 @@ A release whose ``due_ms`` (the end of its time buckets, :func:`release.envelope
              (records of one key stay in one partition, in order)
     value    the encoded partner view, as it will be released
     headers  the envelope's headers (:data:`release.HEADERS`, in order), then the internal ``liaison.hold.*``
-             headers: target topic, due time, record timestamp, record key, and the audit context (input
-             topic/partition/offset, message id, type, partner, rule, policy version)
+             headers: target topic, due time, record timestamp, record key, the consumer group that holds it,
+             and the audit context (input topic/partition/offset, message id, type, partner, rule, policy version)
 
 When it falls due the forwarder releases it (:func:`released`): to the target topic with the envelope's key,
 headers and timestamp only; every ``liaison.hold.*`` header stays behind (an allow-list of
@@ -45,6 +45,7 @@ class Held:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]  # the envelope's, in order
+    group: str | None  # the forwarder group that holds it (None: any)
     source_topic: str
     source_partition: int
     source_offset: int
@@ -60,7 +61,8 @@ def hold_key(partner: str, topic: str) -> bytes:
 
 
 def hold_record(env: Envelope, value: bytes, topic: str, due_ms: int, *, source: tuple[str, int, int],
-                message_id: str, type_name: str, partner: str, rule: str, policy_version: str) -> OutRecord:
+                message_id: str, type_name: str, partner: str, rule: str, policy_version: str,
+                group: str | None = None) -> OutRecord:
     """The hold-topic record of a release of ``value`` to ``topic`` with envelope ``env``, due at ``due_ms``."""
     src_topic, src_partition, src_offset = source
     headers = list(env.headers) + [
@@ -69,6 +71,8 @@ def hold_record(env: Envelope, value: bytes, topic: str, due_ms: int, *, source:
         headers.append((PREFIX + "timestamp", str(env.timestamp_ms).encode()))
     if env.key is not None:
         headers.append((PREFIX + "key", env.key))
+    if group is not None:
+        headers.append((PREFIX + "group", group.encode()))
     headers += [(PREFIX + "source.topic", src_topic.encode()), (PREFIX + "source.partition", str(src_partition).encode()),
                 (PREFIX + "source.offset", str(src_offset).encode()), (PREFIX + "message_id", message_id.encode()),
                 (PREFIX + "type", type_name.encode()), (PREFIX + "partner", partner.encode()),
@@ -92,7 +96,8 @@ def held(headers: list[tuple[str, bytes | None]] | None, value: bytes | None) ->
     try:
         text = {k: v.decode() for k, v in internal.items() if k != "key"}
         return Held(text["topic"], int(text["due"]), int(text["timestamp"]) if "timestamp" in text else None,
-                    internal.get("key"), value, envelope_headers, text["source.topic"], int(text["source.partition"]),
+                    internal.get("key"), value, envelope_headers, text.get("group"), text["source.topic"],
+                    int(text["source.partition"]),
                     int(text["source.offset"]), text["message_id"], text["type"], text["partner"], text["rule"],
                     text["policy_version"])
     except (UnicodeDecodeError, ValueError) as e:

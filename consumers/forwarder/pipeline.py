@@ -56,12 +56,14 @@ class BatchStats:
     #: HELD (an input's release written to the hold topic) and RELEASED (a held record released when due).
     counts: Counter = field(default_factory=Counter)
     hold_dead_lettered: int = 0  # hold-topic records without the forwarder's headers (never written by it)
+    hold_skipped: int = 0  # hold-topic records another forwarder group holds
 
     def add(self, other: BatchStats) -> None:
         self.records += other.records
         self.dead_lettered += other.dead_lettered
         self.counts.update(other.counts)
         self.hold_dead_lettered += other.hold_dead_lettered
+        self.hold_skipped += other.hold_skipped
 
     def _sum(self, decision: str) -> int:
         return sum(n for (_p, _t, d), n in self.counts.items() if d == decision)
@@ -159,13 +161,16 @@ def build_plans(policies: dict[str, CompiledPolicy], encoder_for: EncoderFactory
 
 class Pipeline:
     """InRecords -> BatchResult for the plans in force. ``forwarder`` names this instance in audits and
-    dead letters (the service's transactional.id). Swap ``plans`` between batches to reload."""
+    dead letters (the service's transactional.id); ``group`` (its consumer group) marks the records it holds, and
+    hold records of another group are skipped. Swap ``plans`` between batches to reload."""
 
-    def __init__(self, decoder: InputDecoder, audit: AuditEncoder, plans: dict[str, PartnerPlan], forwarder: str):
+    def __init__(self, decoder: InputDecoder, audit: AuditEncoder, plans: dict[str, PartnerPlan], forwarder: str,
+                 group: str | None = None):
         self.decoder = decoder
         self.audit = audit
         self.plans = plans
         self.forwarder = forwarder
+        self.group = group
 
     def process(self, batch: Iterable[InRecord], now_ms: int) -> BatchResult:
         result = BatchResult()
@@ -211,7 +216,7 @@ class Pipeline:
                     decision, due = "HELD", env.due_ms
                     emit(hold_record(env, value, out_topic, due, source=(rec.topic, rec.partition, rec.offset),
                                      message_id=message_id, type_name=type_name, partner=code, rule=rule,
-                                     policy_version=plan.policy.version))
+                                     policy_version=plan.policy.version, group=self.group))
             counts[(code, type_name, decision)] += 1
             emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
                                                    decision, rule, reason, plan.policy.version, out_topic,
@@ -233,6 +238,10 @@ class Pipeline:
                 ("liaison.dlq.source.partition", str(rec.partition).encode()),
                 ("liaison.dlq.source.offset", str(rec.offset).encode()),
                 ("liaison.dlq.forwarder", self.forwarder.encode())]))
+            return
+        if self.group is not None and h.group is not None and h.group != self.group:
+            result.offsets[tp] = rec.offset + 1  # another group's hold: that group releases it
+            result.stats.hold_skipped += 1
             return
         if h.due_ms > now_ms:
             result.pauses[tp] = (rec.offset, h.due_ms)

@@ -85,7 +85,7 @@ class Forwarder:
         plans = self._plans()
         registered = register_encoder(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
         self.audit = AuditEncoder(registered.schema_id, audit_schema())
-        self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id)
+        self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id)
         self.totals = BatchStats()
         self._stop = False
         self._reload = False
@@ -145,7 +145,7 @@ class Forwarder:
         self.producer.begin_transaction()
         try:
             log.info("batch begun", records=result.stats.records, outputs=len(result.outputs),
-                     transactional_id=self.transactional_id)
+                     released_from_hold=result.stats.released_from_hold, transactional_id=self.transactional_id)
             self._produce(result.outputs)
         except BaseException:
             self.producer.abort_transaction(30)
@@ -286,7 +286,8 @@ class Forwarder:
     def _log_batch(self, stats: BatchStats) -> None:
         log.info("batch committed", records=stats.records, dead_lettered=stats.dead_lettered, held=stats.held,
                  released_from_hold=stats.released_from_hold, partners=stats.per_partner(),
-                 **({"hold_dead_lettered": stats.hold_dead_lettered} if stats.hold_dead_lettered else {}))
+                 **{k: n for k, n in (("hold_dead_lettered", stats.hold_dead_lettered),
+                                      ("hold_skipped", stats.hold_skipped)) if n})
 
     def close(self) -> None:
         try:

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from consumers.forwarder.hold import PREFIX, check_hold_bound
-from consumers.forwarder.pipeline import MAX_HOLD_MS, BatchResult, InRecord, OutRecord, build_plans
+from consumers.forwarder.codec import InputDecoder
+from consumers.forwarder.pipeline import MAX_HOLD_MS, BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, partner_topic, topic_for
 from forwarder_support import (FORWARDER, POLICIES, Env, make_env, per_partner, read_audit, records_of, simulated,
                                value_id)
@@ -183,6 +184,20 @@ def test_a_due_hold_record_is_released_with_exactly_its_envelope_and_a_released_
     assert result.offsets == {(HOLD_TOPIC, 3): 13} and result.pauses == {}
     assert result.stats.records == 0 and result.stats.released_from_hold == 1
     assert result.stats.counts == Counter({("RUS", "StrikeReport", "RELEASED"): 1})
+
+
+def test_a_hold_record_belongs_to_the_group_that_wrote_it(env):
+    mine, theirs = (Pipeline(InputDecoder(env.registry), env.audit, env.plans, FORWARDER, group=g)
+                    for g in ("liaison-forwarder-a", "liaison-forwarder-b"))
+    [hold] = mine.process([strike(env)], BEFORE).holds
+    assert (PREFIX + "group", b"liaison-forwarder-a") in hold.headers
+    later = [as_consumed(hold, 0, 0), as_consumed(hold, 0, 1)]
+    skipped = theirs.process(later, BEFORE)  # not due, but not theirs either: passed over, never paused
+    assert (skipped.outputs, skipped.pauses, skipped.offsets) == ([], {}, {(HOLD_TOPIC, 0): 2})
+    assert skipped.stats.hold_skipped == 2
+    assert [o.topic for o in mine.process(later[:1], DUE).views] == [STRIKE_TOPIC]
+    # a group-less pipeline (as in the other tests) takes every hold record
+    assert len(env.pipeline().process(later, DUE).views) == 2
 
 
 def test_a_hold_record_without_the_forwarders_headers_is_dead_lettered(env):
