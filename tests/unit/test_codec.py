@@ -56,14 +56,13 @@ def test_audit_encoder_is_byte_identical_to_fastavro():
 
 
 def test_audit_schema_reads_every_released_version():
-    """BACKWARD_TRANSITIVE, as the forwarder registers the audit subject: the working-tree schema reads
-    records written with each released version (schemas/audit/released/v<N>.avsc)."""
-    from pathlib import Path
-
-    from consumers.forwarder.codec import AUDIT_SCHEMA_PATH
+    """BACKWARD_TRANSITIVE, as the audit subject is registered: the working-tree schema reads records written
+    with each released version (schemas/released/liaison.audit.decisions-value/v<N>.avsc, `liaison schemas
+    release`; `liaison schemas check` asks the registry the same)."""
+    import schemas
 
     reader = fastavro.parse_schema(audit_schema())
-    released = sorted(Path(AUDIT_SCHEMA_PATH).parent.joinpath("released").glob("v*.avsc"))
+    released = sorted((schemas.SCHEMA_DIR / "released" / "liaison.audit.decisions-value").glob("v*.avsc"))
     assert released
     for path in released:
         old = json.loads(path.read_text())
