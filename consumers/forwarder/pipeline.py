@@ -13,7 +13,8 @@ Read top to bottom; each step is one small unit with one interface:
     InRecord of liaison.hold, per partition in offset order:
                due by now_ms                the partner record (envelope only) and a RELEASED audit
                not yet due                  the partition stops here for this batch: pauses[(topic, p)] =
-                                            (offset, due); its later records in the batch are skipped
+                                            (offset, due); its later records in the batch are skipped; its
+                                            offset is committed up to this record, never past it
     BatchResult:   the outputs in produce order, the next offset per (topic, partition), the pauses, the stats
 
 The service (:mod:`consumers.forwarder.service`) owns the clients and the transaction: it turns consumed
@@ -245,6 +246,9 @@ class Pipeline:
             return
         if h.due_ms > now_ms:
             result.pauses[tp] = (rec.offset, h.due_ms)
+            # commit the partition up to (not past) this record: the group's lag on the hold topic counts the
+            # records waiting, where it would otherwise have no committed offset there at all
+            result.offsets.setdefault(tp, rec.offset)
             return
         result.offsets[tp] = rec.offset + 1
         result.outputs.append(released(h))
