@@ -1,20 +1,26 @@
 """`liaison demo`: the main job end to end on the embedded default, then a clean stop.
 
-servers up -> topics -> schemas -> forwarder (a separate process) -> simulators -> read back:
-per-type counts on the internal topics, per-partner released / withheld / dead-lettered from the audit
-topic, three sample released records per partner -> forwarder stopped (SIGTERM) -> servers down (if the
-demo started them).
+servers up -> topics -> schemas -> forwarder (a separate process) -> simulators -> held releases falling due
+-> read back: per-type counts on the internal topics, per-partner released / withheld / held / released from
+the hold / dead-lettered from the audit topic, what is still held and when it falls due, three sample released
+records per partner -> forwarder stopped (SIGTERM) -> servers down (if the demo started them).
+
+The forwarder runs on a variant of deploy/policies written to ``<state>/demo/policies``: RUS strike reports
+bucketed to ``--bucket`` seconds (20) instead of the hour, so that the demo shows strike reports held until
+their bucket ends and then released (the shipped hour would hold them past the demo's end).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -32,6 +38,9 @@ from deploy.infra.errors import InfraError
 from core.readback import committed_offsets, end_offsets, read_between
 from core.settings import get_settings
 
+#: The RUS strike-report buckets (time and label.created_at) of the shipped policy, shortened for the demo.
+SHIPPED_BUCKET = "{bucket: {seconds: 3600}}"
+
 console = Console(width=None if sys.stdout.isatty() else 120)
 
 
@@ -43,6 +52,7 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
          duration: float = typer.Option(25.0, help="seconds of simulation (Ctrl-C stops earlier)"),
          seed: int = typer.Option(7, help="simulator seed"),
          feed_lines: int = typer.Option(5, help="lines of each partner's feed to show"),
+         bucket: int = typer.Option(20, help="seconds of the RUS strike-report buckets in the demo's policies"),
          keep_running: bool = typer.Option(False, help="leave the servers running at the end")) -> None:
     """Run the liaison bus end to end on local secured servers and print what happened."""
     settings = get_settings()
@@ -71,14 +81,17 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
 
         internal = [topic_for(t) for t in schemas.MESSAGE_TYPES]
         partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(names.PARTNER_PREFIX)]
-        watched = internal + partner_topics + [names.AUDIT_TOPIC, names.DEADLETTER_TOPIC]
+        watched = internal + partner_topics + [names.AUDIT_TOPIC, names.DEADLETTER_TOPIC, names.HOLD_TOPIC]
         start = end_offsets(watched)
         demo_started = time.time()
 
-        _step("starting the forwarder as principal 'forwarder' (liaison forward --instance demo)")
+        policies = demo_policies(Path(settings.state_dir) / "demo" / "policies", bucket)
+        _step(f"starting the forwarder as principal 'forwarder' (liaison forward --instance demo --policies "
+              f"{policies}: RUS strike reports bucketed to {bucket} s, held until their bucket ends)")
         log_path = Path(settings.state_dir) / "single" / "logs" / "forwarder-demo.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        fwd = subprocess.Popen([sys.executable, "-m", "liaison", "forward", "--instance", "demo"],
+        fwd = subprocess.Popen([sys.executable, "-m", "liaison", "forward", "--instance", "demo",
+                                "--policies", str(policies)],
                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         console.print(f"    pid {fwd.pid}, log {log_path}")
 
@@ -120,6 +133,7 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
                     raise RuntimeError(f"the forwarder did not catch up within 90s; see {log_path}")
                 time.sleep(0.5)
             _lag_table(monitor.poll_once(), live=False)
+        _wait_for_due_holds(start, fwd, log_path, horizon_s=bucket + 30)
         end = end_offsets(watched)
         _report(read_between(start, end), delivered)
 
@@ -212,13 +226,17 @@ def _report(msgs: list, delivered: Counter) -> None:
              for m in by_topic.get(names.AUDIT_TOPIC, [])]
     counts = Counter((a["partner"], a["decision"]) for a in audit)
     partners = sorted({a["partner"] for a in audit})
-    t = Table(title="forwarder decisions (from liaison.audit.decisions)")
-    for col in ("partner", "released", "withheld", "dead-lettered", "total"):
+    t = Table(title="forwarder decisions (from liaison.audit.decisions): released + withheld + held = input - "
+                    "dead-lettered")
+    for col in ("partner", "released", "of which from the hold", "withheld", "held (waiting)", "dead-lettered",
+                "input"):
         t.add_column(col, justify="left" if col == "partner" else "right")
     for p in partners:
-        r, w, d = counts[(p, "RELEASE")], counts[(p, "WITHHOLD")], counts[(p, "DEAD_LETTER")]
-        t.add_row(p, str(r), str(w), str(d), str(r + w + d))
+        r, w, d = counts[(p, "RELEASE")] + counts[(p, "RELEASED")], counts[(p, "WITHHOLD")], counts[(p, "DEAD_LETTER")]
+        h = counts[(p, "HELD")] - counts[(p, "RELEASED")]
+        t.add_row(p, str(r), str(counts[(p, "RELEASED")]), str(w), str(h), str(d), str(r + w + h + d))
     console.print(t)
+    _held_report(audit)
     rules = Counter((a["partner"], a["rule"]) for a in audit if a["decision"] == "WITHHOLD")
     for p in partners:
         top = ", ".join(f"{rule} {n}" for (pp, rule), n in rules.most_common() if pp == p)
@@ -237,3 +255,89 @@ def _report(msgs: list, delivered: Counter) -> None:
             console.print(f"  [dim]{m.topic()}[/dim] {json.dumps(value, default=str)[:400]}", highlight=False)
             if len(seen_types) == 3:
                 break
+
+
+def demo_policies(dest: Path, bucket: int) -> Path:
+    """deploy/policies copied to ``dest`` with RUS strike reports bucketed to ``bucket`` seconds."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(get_settings().deploy_dir / "policies", dest)
+    rus = dest / "RUS.yaml"
+    text = rus.read_text()
+    if text.count(SHIPPED_BUCKET) != 2:
+        raise RuntimeError(f"{rus}: expected the strike report's two hour buckets ({SHIPPED_BUCKET})")
+    rus.write_text(text.replace(SHIPPED_BUCKET, f"{{bucket: {{seconds: {bucket}}}}}"))
+    return dest
+
+
+def _audits(start: dict) -> list[dict]:
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from core import serde
+
+    deser = serde.avro_deserializer()
+    return [deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+            for m in read_between(start, end_offsets([names.AUDIT_TOPIC]))]
+
+
+def _wait_for_due_holds(start: dict, fwd, log_path: Path, horizon_s: float) -> None:
+    """Until every held record falling due within ``horizon_s`` has been released (the demo's short buckets;
+    RUS's foreign-fighter reports wait for the end of their day, past the demo)."""
+    _step("waiting for held records to fall due and be released (never before their bucket ends)")
+    deadline = time.monotonic() + horizon_s + 30
+    shown = None
+    while True:
+        audit = _audits(start)
+        horizon = time.time() + horizon_s
+        released = {_key(a) for a in audit if a["decision"] == "RELEASED"}
+        soon = [a for a in audit if a["decision"] == "HELD" and a["due_at"].timestamp() <= horizon
+                and _key(a) not in released]
+        line = f"    {len(released)} released from the hold; {len(soon)} due within {horizon_s:.0f}s" + (
+            f", next at {min(a['due_at'] for a in soon):%H:%M:%S}" if soon else "")
+        if line != shown:
+            console.print(line, highlight=False)
+            shown = line
+        if not soon:
+            return
+        if fwd.poll() is not None:
+            raise RuntimeError(f"the forwarder exited with {fwd.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            console.print(f"    [yellow]{len(soon)} held record(s) not released yet[/yellow]")
+            return
+        time.sleep(2.0)
+
+
+def _key(a: dict) -> tuple:
+    return a["input_topic"], a["input_partition"], a["input_offset"], a["partner"]
+
+
+def _held_report(audit: list[dict]) -> None:
+    """Per partner and type: held, released from the hold (with their due times), still held (until when)."""
+    released = {_key(a): a for a in audit if a["decision"] == "RELEASED"}
+    rows: dict[tuple[str, str], list[dict]] = {}
+    for a in audit:
+        if a["decision"] == "HELD":
+            rows.setdefault((a["partner"], a["message_type"]), []).append(a)
+    if not rows:
+        console.print("    nothing held: no released record had a time bucket still open")
+        return
+    t = Table(title="held releases (liaison.hold): released when their time buckets end, never before")
+    for col in ("partner", "type", "held", "released from the hold", "due (released)", "latest release after due",
+                "still held", "due (still held)"):
+        t.add_column(col, justify="left" if col in ("partner", "type") or col.startswith("due") else "right")
+    for (p, type_name), held in sorted(rows.items()):
+        out = [released[_key(a)] for a in held if _key(a) in released]
+        waiting = [a for a in held if _key(a) not in released]
+        late = max(((r["decided_at"] - r["due_at"]).total_seconds() for r in out), default=None)
+        t.add_row(p, type_name, str(len(held)), str(len(out)), _span([r["due_at"] for r in out]),
+                  "-" if late is None else f"{late:.1f} s", str(len(waiting)), _span([a["due_at"] for a in waiting]))
+    console.print(t)
+
+
+def _span(times: list) -> str:
+    """First .. last of some UTC times: the time of day when all fall on one day, else dates too."""
+    if not times:
+        return "-"
+    lo, hi = min(times), max(times)
+    fmt = "%H:%M:%S" if lo.date() == hi.date() == datetime.now(timezone.utc).date() else "%Y-%m-%d %H:%M"
+    return f"{lo:{fmt}}" if lo == hi else f"{lo:{fmt}} .. {hi:{fmt}}"
