@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration up down status bench clean
+.PHONY: install demo test test-unit test-integration test-faults up down status bench clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test-faults: install
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 up: install
 	$(BIN)/liaison infra up
