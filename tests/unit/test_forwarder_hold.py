@@ -271,3 +271,17 @@ def test_the_hold_topic_keeps_records_longer_than_the_longest_hold():
     [hold] = [t for t in load_topics() if t.name == HOLD_TOPIC]
     assert hold.retention_ms >= MAX_HOLD_SECONDS * 1000 + 3 * 86_400_000
     assert hold.partitions >= 6
+
+
+def test_the_shipped_held_keys_land_in_distinct_hold_partitions(env):
+    """librdkafka's default partitioner (consistent_random: CRC-32 of the key): a partner topic whose releases
+    are held never shares a hold partition with another, so an hour's bucket never waits behind a day's."""
+    from consumers.forwarder.hold import hold_key
+    from deploy.topics import load_topics
+
+    [hold] = [t for t in load_topics() if t.name == HOLD_TOPIC]
+    held = [(code, type_name) for code, policy in env.policies.items() for type_name in policy.types
+            if any(rule.bucketed() for rule in policy.facts.types.get(type_name, ()))]
+    assert ("RUS", "StrikeReport") in held and ("RUS", "ForeignFighterReport") in held
+    parts = [zlib.crc32(hold_key(code, env.plans[code].topics[t])) % hold.partitions for code, t in held]
+    assert len(set(parts)) == len(parts), dict(zip(held, parts))
