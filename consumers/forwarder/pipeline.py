@@ -257,6 +257,7 @@ class Pipeline:
             h.source_topic, h.source_partition, h.source_offset, h.message_id, h.type_name, h.partner, "RELEASED",
             h.rule, f"{h.type_name}: released from {HOLD_TOPIC} by rule {h.rule}, its time buckets ended",
             h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms), None))
+
     def _dead_letter(self, rec: InRecord, error: DecodeError, partners: list[tuple[str, PartnerPlan]],
                      now_ms: int, result: BatchResult) -> None:
         """The original bytes and headers to the dead-letter topic, and a DEAD_LETTER audit per partner."""
