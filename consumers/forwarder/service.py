@@ -139,7 +139,7 @@ class Forwarder:
         except BaseException:
             self._rewind(msgs)
             raise
-        if not result.outputs and not result.offsets:  # nothing consumed but hold records not yet due
+        if not result.outputs and not result.offsets:  # nothing to produce or commit (partition EOF events)
             self._hold_back(result.pauses)
             return
         self.producer.begin_transaction()
