@@ -17,7 +17,8 @@ from deploy.infra.jars import ServerJars
 from deploy.infra.plan import KafkaNode, Plan
 from deploy.infra.process import Proc, java_cmd, server_marker, spawn
 
-__all__ = ["start_kafka", "kafka_healthy", "ensure_scram_users", "setup_access"]
+__all__ = ["start_kafka", "kafka_healthy", "broker_answers", "replicas_in_sync", "ensure_scram_users",
+           "setup_access"]
 
 
 def _cluster_id(plan: Plan) -> str:
@@ -107,6 +108,36 @@ def kafka_healthy(bootstrap: str, expect_brokers: int, timeout: float = 3.0, con
     except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
         return False
     return len(md.brokers) >= expect_brokers
+
+
+def broker_answers(port: int, conf: dict | None = None, timeout: float = 3.0) -> bool:
+    """The broker on ``port`` itself answers a metadata request (as ``conf``'s user): alive, TLS handshake and
+    SASL login served. An open port alone is not enough: a stopped (SIGSTOP) or wedged JVM still accepts TCP
+    connections in the kernel's backlog."""
+    address = f"127.0.0.1:{port}"
+    return kafka_healthy(address, 1, timeout, conf={**(conf or {}), "bootstrap.servers": address})
+
+
+def replicas_in_sync(bootstrap: str, node_ids: set[int], conf: dict | None = None,
+                     timeout: float = 5.0) -> tuple[int, int] | None:
+    """(partitions where one of ``node_ids`` is a replica, those where it is not yet in the ISR), or None when
+    the metadata cannot be read."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        md = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0,
+                          **(conf or {})}).list_topics(timeout=timeout)
+    except Exception:  # noqa: BLE001 - unreadable now: the caller tries again
+        return None
+    total = lagging = 0
+    for topic in md.topics.values():
+        for part in topic.partitions.values():
+            mine = node_ids & set(part.replicas)
+            if mine:
+                total += 1
+                if not mine <= set(part.isrs):
+                    lagging += 1
+    return total, lagging
 
 
 def ensure_scram_users(admin, sec: Security, timeout: float = 30.0) -> list[str]:

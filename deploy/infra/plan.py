@@ -72,12 +72,30 @@ class Plan:
     def credentials_dir(self) -> Path:
         return security.credentials_dir(self.shape_dir)
 
-    def ports(self) -> list[tuple[int, str]]:
-        out = []
+    @property
+    def names(self) -> list[str]:
+        """Every server of this plan, in start order: the Kafka nodes, the registry, the registry gateway."""
+        return [n.name for n in self.nodes] + ["registry", "registry-gateway"]
+
+    def server_ports(self, name: str) -> dict[str, int]:
+        """The ports of server ``name`` as infra.json records them."""
         for n in self.nodes:
-            out += [(n.broker_port, f"{n.name} client listener"), (n.controller_port, f"{n.name} controller listener")]
-        out += [(self.registry_port, "registry HTTPS"), (self.registry_mgmt_port, "registry management"),
-                (self.gateway_port, "registry gateway")]
+            if n.name == name:
+                return {"client": n.broker_port, "controller": n.controller_port}
+        if name == "registry":
+            return {"https": self.registry_port, "management": self.registry_mgmt_port}
+        if name == "registry-gateway":
+            return {"https": self.gateway_port}
+        raise InfraError(f"unknown server {name!r}: one of {', '.join(self.names)}")
+
+    def ports(self, names: list[str] | None = None) -> list[tuple[int, str]]:
+        """(port, what) of every server, or of ``names`` only."""
+        what = {"client": "client listener", "controller": "controller listener", "https": "HTTPS",
+                "management": "management"}
+        out = []
+        for name in self.names:
+            if names is None or name in names:
+                out += [(port, f"{name} {what[kind]}") for kind, port in self.server_ports(name).items()]
         return out
 
 

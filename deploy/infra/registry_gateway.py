@@ -4,8 +4,9 @@ Setup writes, under ``<state>/<shape>/registry-gateway/`` (0700, files 0600):
 
     users.json     scrypt hashes of the principals' passwords (service principals and partner principals; not
                    broker, controller nor registry, which never talk to the registry's HTTP API)
-    token-key.pem  a fresh RSA key per start: the gateway signs its tokens to Apicurio with it, Apicurio is
-                   given the public half (deploy.infra.registry)
+    token-key.pem  an RSA key made when the registry and the gateway start together: the gateway signs its
+                   tokens to Apicurio with it, Apicurio is given the public half (deploy.infra.registry); when
+                   one of the two restarts while the other runs, the key is kept (both read it at start only)
     gateway.json   what the gateway process reads: addresses, TLS files, the two files above
 """
 
@@ -58,15 +59,20 @@ def _users_current(path: Path, principals: list[str], credentials_dir: Path) -> 
     return all((credentials_dir / f"{u}.json").stat().st_mtime <= mtime for u in principals)
 
 
-def prepare_gateway(plan: Plan, sec: Security) -> GatewayFiles:
+def prepare_gateway(plan: Plan, sec: Security, fresh_key: bool = True) -> GatewayFiles:
+    """Write the gateway's files; ``fresh_key=False`` keeps the token key when there is one (Apicurio or the
+    gateway keeps running and holds the current key's half)."""
     d = plan.gateway_dir
     principals = gateway_principals(sec.users)
     users_file = d / "users.json"
     if not _users_current(users_file, principals, sec.credentials_dir):
         gateway_users.write_users(users_file, {u: sec.passwords[u] for u in principals}, security.write_private)
     key_file = d / "token-key.pem"
-    pem = gateway_token.generate_key()
-    security.write_private(key_file, pem)
+    if not fresh_key and key_file.exists():
+        pem = key_file.read_bytes()
+    else:
+        pem = gateway_token.generate_key()
+        security.write_private(key_file, pem)
     config = d / "gateway.json"
     cfg = {"host": "127.0.0.1", "port": plan.gateway_port, "upstream": f"https://127.0.0.1:{plan.registry_port}",
            "ca": str(sec.tls.ca_pem), "users_file": str(users_file), "token_key_file": str(key_file),

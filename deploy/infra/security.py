@@ -66,6 +66,26 @@ SERVER_CERTS = (("broker", "liaison-kafka"), ("registry", "liaison-registry"),
                 ("registry-gateway", "liaison-registry-gateway"))
 
 
+def tls_complete(shape_dir: Path) -> bool:
+    """Every TLS file :func:`ensure_tls` keeps is there (it would make none anew)."""
+    d = shape_dir / "tls"
+    files = [d / "ca.pem", d / "broker.p12", d / "broker.p12.password"]
+    files += [d / f"{stem}{ext}" for stem, _ in SERVER_CERTS if stem != "broker" for ext in (".pem", ".key")]
+    return all(f.exists() for f in files)
+
+
+def missing_credentials(shape_dir: Path, users: list[str]) -> list[str]:
+    """Users of ``users`` without a readable credentials file (:func:`ensure_credentials` would make a new
+    password for them)."""
+    out = []
+    for user in users:
+        try:
+            json.loads((credentials_dir(shape_dir) / f"{user}.json").read_text())["password"]
+        except (OSError, ValueError, KeyError, TypeError):
+            out.append(user)
+    return out
+
+
 def ensure_tls(shape_dir: Path) -> Tls:
     """The CA and every server's key and certificate, generated together on first use and kept (clients keep
     trusting the CA). The CA key signs them all in this one step and is discarded: nothing else can ever be
