@@ -1,4 +1,4 @@
-"""`liaison infra up|down|status|logs`."""
+"""`liaison infra up|restart|down|status|logs`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from deploy.infra import servers
@@ -25,11 +26,26 @@ def _fail(e: Exception) -> None:
 @app.command()
 def up(shape: str = typer.Option(None, help="single (one combined node) or cluster (three nodes)"),
        registry_storage: str = typer.Option(None, help="kafkasql (persistent, default) or mem")) -> None:
-    """Start Kafka (KRaft), the schema registry and its gateway on 127.0.0.1; does nothing if they already run."""
+    """Start Kafka (KRaft), the schema registry and its gateway on 127.0.0.1: only what does not run (a running
+    server is never restarted); returns when every server is healthy and the registry ready."""
     try:
         data = servers.up(get_settings(), shape, registry_storage, log=lambda m: err.print(m, highlight=False))
     except InfraError as e:
         _fail(e)
+    _print_addresses(data)
+
+
+@app.command()
+def restart(server: str = typer.Argument(..., help="kafka-1, kafka-2, kafka-3, registry or registry-gateway")) -> None:
+    """Restart exactly one server (bounded stop, start, wait until it is healthy); the others keep running."""
+    try:
+        data = servers.restart(get_settings(), server, log=lambda m: err.print(m, highlight=False))
+    except InfraError as e:
+        _fail(e)
+    _print_addresses(data)
+
+
+def _print_addresses(data: dict) -> None:
     typer.echo(f"bootstrap.servers={data['bootstrap_servers']}")
     typer.echo(f"schema.registry.url={data['schema_registry_url']}")
     sec = data.get("security")
@@ -46,7 +62,7 @@ def up(shape: str = typer.Option(None, help="single (one combined node) or clust
 
 @app.command()
 def down() -> None:
-    """Stop exactly the servers `up` started (and any stray one of this state directory)."""
+    """Stop exactly the servers `up` started (and any stray one of this state directory), each within a bound."""
     n = servers.down(get_settings(), log=lambda m: err.print(m, highlight=False))
     typer.echo(f"stopped {n} server process(es)")
 
@@ -64,7 +80,8 @@ def status() -> None:
     for r in rows:
         table.add_row(r["name"], " ".join(f"{k}={v}" for k, v in r["ports"].items()), str(r["pid"]),
                       "running" if r["alive"] else "[red]gone[/red]",
-                      "[green]healthy[/green]" if r["healthy"] else "[red]unhealthy[/red]", r["log"])
+                      "[green]healthy[/green]" if r["healthy"] else f"[red]unhealthy[/red] ({escape(r['detail'])})",
+                      r["log"])
     Console().print(table)
     if not all(r["alive"] and r["healthy"] for r in rows):
         raise typer.Exit(1)
