@@ -45,11 +45,15 @@ def value_subject(topic: str) -> str:
     return f"{topic}-value"
 
 
-def registry_client(settings: Settings | None = None, principal: str | None = None) -> SchemaRegistryClient:
-    """The registry client of `principal` (default LIAISON_PRINCIPAL, `admin` for tooling): one per URL and
-    identity, cached."""
+def registry_client(settings: Settings | None = None, principal: str | None = None, timeout: float | None = None,
+                    retries: int | None = None) -> SchemaRegistryClient:
+    """The registry client of `principal` (default LIAISON_PRINCIPAL, `admin` for tooling): one per URL,
+    identity and timeouts, cached. `timeout`: seconds per HTTP call (default :data:`REGISTRY_TIMEOUT`);
+    `retries`: the client's own retries of a failed call (default 3: a service that retries by itself, the
+    forwarder, asks for fewer so a registry outage never blocks it for minutes)."""
     settings = settings or get_settings()
-    return _client(tuple(sorted(settings.registry_client_config(principal).items())))
+    return _client(tuple(sorted(settings.registry_client_config(principal).items())),
+                   REGISTRY_TIMEOUT if timeout is None else timeout, retries)
 
 
 #: Seconds an HTTP call to the registry may take: a stuck registry is an error, not a hang.
@@ -57,8 +61,21 @@ REGISTRY_TIMEOUT = 30
 
 
 @lru_cache(maxsize=16)
-def _client(conf: tuple[tuple[str, str], ...]) -> SchemaRegistryClient:
-    return SchemaRegistryClient({**dict(conf), "timeout": REGISTRY_TIMEOUT})
+def _client(conf: tuple[tuple[str, str], ...], timeout: float = REGISTRY_TIMEOUT,
+            retries: int | None = None) -> SchemaRegistryClient:
+    extra = {} if retries is None else {"max.retries": retries, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
+    return SchemaRegistryClient({**dict(conf), "timeout": timeout, **extra})
+
+
+def fetch_schema_text(client, schema_id: int) -> str:
+    """The schema text of `schema_id`, asked of the registry itself: SchemaRegistryClient.get_schema answers
+    from its own cache once it has seen an id, which says nothing about whether the registry answers now.
+    Raises SchemaRegistryError (an HTTP answer) or the transport's error (no answer). A client without a REST
+    layer (a test double) is asked through get_schema."""
+    rest = getattr(client, "_rest_client", None)
+    if rest is None:
+        return client.get_schema(schema_id).schema_str
+    return rest.get(f"schemas/ids/{int(schema_id)}")["schema"]
 
 
 def avro_serializer(schema_str: str, client: SchemaRegistryClient | None = None,
