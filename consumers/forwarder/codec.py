@@ -19,8 +19,9 @@ from fastavro import schemaless_reader
 
 import schemas
 
-from core.topics import topic_for
+from consumers.forwarder.schema_cache import canonical
 from core import serde
+from core.topics import topic_for
 from schemas.models import from_avro
 
 AUDIT_SCHEMA_PATH = Path(schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
@@ -34,50 +35,175 @@ class DecodeError(ValueError):
         self.stage = stage
 
 
+class RegistryUnavailable(Exception):
+    """The registry gave no definitive answer about a schema id (unreachable, timeout, 5xx, 401/403 from the
+    gateway, or a 404 while it cannot find an id it is known to hold: not ready). Never a dead letter: the
+    record waits; ``retry_ms`` is when to ask again (exponential backoff over consecutive failures)."""
+
+    def __init__(self, message: str, retry_ms: int):
+        super().__init__(message)
+        self.retry_ms = retry_ms
+
+
+#: Backoff of lookups while the registry is away: 0.5 s doubling per consecutive failure, at most 30 s.
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 30.0
+
+
+def _transient(e: Exception) -> str:
+    if isinstance(e, SchemaRegistryError):
+        return f"registry answered {e.http_status_code} ({e.error_code}): {e.error_message}"[:300]
+    return f"registry unreachable: {type(e).__name__}: {e}"[:300]
+
+
 class InputDecoder:
     """Framed Avro bytes of an internal topic -> (type name, record dict valid for our reader schema).
 
-    Writer schemas are fetched from the registry by id once and cached; unknown ids are remembered for a
-    minute so a stream of poison pills does not hammer the registry.
+    Writer schemas are fetched from the registry by id once and cached (``cache``: a
+    :class:`~consumers.forwarder.schema_cache.SchemaCache` that keeps them on disk too). Only a definitive
+    answer makes an id unknown (404: the registry holds no such id, confirmed by its answering for an id it
+    does hold); unknown ids are remembered for a minute so a stream of poison pills does not hammer the
+    registry. Any other failure raises :class:`RegistryUnavailable` and is never remembered as unknown; while
+    it lasts, lookups of ids not cached fail at once until the backoff's next retry time.
     """
 
     NEGATIVE_TTL = 60.0
 
-    def __init__(self, client: SchemaRegistryClient, validate: bool = True):
+    def __init__(self, client: SchemaRegistryClient, validate: bool = True, cache=None, clock=None):
         self._client = client
         self._validate = validate
+        self._cache = cache
+        self._clock = clock or (lambda: time.monotonic())  # looked up per call: tests patch it
         self._by_id: dict[int, tuple[str, Any, Any]] = {}
         self._unknown: dict[int, tuple[float, str]] = {}
         self._expected = {topic_for(t): t for t in schemas.MESSAGE_TYPES}
+        #: ids the registry is known to hold (registered by this forwarder): the readiness probe of a 404
+        self.known_ids: set[int] = set()
+        self._failures = 0
+        self._retry_at = 0.0
+        self.last_error: str | None = None
+        self._unverified: set[int] = set()
+        if cache is not None:
+            for schema_id, text in sorted(cache.schemas.items()):
+                try:
+                    self._by_id[schema_id] = self._entry(schema_id, text)
+                    self._unverified.add(schema_id)
+                except DecodeError:
+                    continue
+
+    # ------------------------------------------------------------------ registry state
+
+    @property
+    def available(self) -> bool:
+        """False from a transient failure until the next successful answer."""
+        return self._failures == 0
+
+    def _failed(self, message: str) -> RegistryUnavailable:
+        self._failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
+        self._retry_at = self._clock() + delay
+        self.last_error = message
+        return RegistryUnavailable(message, int(delay * 1000))
+
+    def _answered(self) -> None:
+        self._failures, self.last_error = 0, None
+        if self._unverified:
+            self.verify()
+
+    def _fetch(self, schema_id: int) -> str:
+        return serde.fetch_schema_text(self._client, schema_id)
+
+    def _known_answers(self, unknown_id: int) -> bool:
+        """Does the registry answer for an id it holds? (A 404 is definitive only then: a registry replaying
+        its journal answers 404 for ids it holds.)"""
+        # the highest id: the last a replaying registry gets back to (ids grow with time)
+        probe = max(self.known_ids - {unknown_id}, default=None)
+        if probe is None:
+            probe = max(set(self._by_id) - {unknown_id}, default=None)
+        if probe is None:
+            return True  # nothing to compare with: take the registry's word
+        try:
+            self._fetch(probe)
+            return True
+        except Exception:  # noqa: BLE001 - any failure of the probe: no definitive answer
+            return False
+
+    def verify(self) -> None:
+        """Check the ids cached on disk against the registry (once it answers): an id it lost or holds with
+        another schema is dropped (an id of a wiped registry would decode with the wrong schema)."""
+        for schema_id in sorted(self._unverified):
+            try:
+                text = self._fetch(schema_id)
+            except SchemaRegistryError as e:
+                if e.http_status_code != 404 or not self._known_answers(schema_id):
+                    return
+                text = None
+            except Exception:  # noqa: BLE001 - unreachable again: verify on the next answer
+                return
+            self._unverified.discard(schema_id)
+            cached = self._cache.schemas.get(schema_id) if self._cache is not None else None
+            if text is None or (cached is not None and canonical(text) != canonical(cached)):
+                self._by_id.pop(schema_id, None)
+                if self._cache is not None:
+                    self._cache.schema_dropped(schema_id)
+
+    # ------------------------------------------------------------------ lookups
 
     def _writer(self, schema_id: int) -> tuple[str, Any, Any]:
         hit = self._by_id.get(schema_id)
         if hit is not None:
             return hit
+        now = self._clock()
         bad = self._unknown.get(schema_id)
-        if bad and time.monotonic() - bad[0] < self.NEGATIVE_TTL:
+        if bad and now - bad[0] < self.NEGATIVE_TTL:
             raise DecodeError("schema", bad[1])
+        if self._failures and now < self._retry_at:
+            raise RegistryUnavailable(f"schema id {schema_id} not cached; {self.last_error}",
+                                      max(1, int((self._retry_at - now) * 1000)))
         try:
-            text = self._client.get_schema(schema_id).schema_str
+            text = self._fetch(schema_id)
         except SchemaRegistryError as e:
-            msg = f"schema id {schema_id} unknown to the registry ({e.http_status_code})"
-            self._unknown[schema_id] = (time.monotonic(), msg)
-            raise DecodeError("schema", msg) from None
-        doc = json.loads(text)
+            if e.http_status_code == 404 and e.error_code in (40403, -1, None) and self._known_answers(schema_id):
+                self._answered()
+                msg = f"schema id {schema_id} unknown to the registry ({e.http_status_code})"
+                self._unknown[schema_id] = (self._clock(), msg)
+                raise DecodeError("schema", msg) from None
+            if e.http_status_code == 404:
+                raise self._failed(f"schema id {schema_id}: registry answered 404 for an id it holds too "
+                                   f"(not ready)") from None
+            raise self._failed(f"schema id {schema_id}: {_transient(e)}") from None
+        except Exception as e:  # noqa: BLE001 - connection errors, timeouts, TLS: all mean "no answer"
+            raise self._failed(f"schema id {schema_id}: {_transient(e)}") from None
+        self._answered()
+        try:
+            entry = self._entry(schema_id, text)
+        except DecodeError as e:
+            self._unknown[schema_id] = (self._clock(), str(e))
+            raise
+        self._by_id[schema_id] = entry
+        if self._cache is not None:
+            self._cache.schema_learnt(schema_id, text)
+        return entry
+
+    def _entry(self, schema_id: int, text: str) -> tuple[str, Any, Any]:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise DecodeError("schema", f"schema id {schema_id} is not JSON") from None
         name = doc.get("name", "") if isinstance(doc, dict) else ""
         type_name = name.rsplit(".", 1)[-1]
         if type_name not in schemas.MESSAGE_TYPES or doc.get("namespace", "liaison.bus") != schemas.NAMESPACE:
-            msg = f"schema id {schema_id} is {name or 'not a record'}, not a liaison message type"
-            self._unknown[schema_id] = (time.monotonic(), msg)
-            raise DecodeError("schema", msg)
-        writer = fastavro.parse_schema(doc)
+            raise DecodeError("schema", f"schema id {schema_id} is {name or 'not a record'}, not a liaison message "
+                                        f"type")
+        try:
+            writer = fastavro.parse_schema(doc)
+        except Exception as e:  # noqa: BLE001 - fastavro raises many kinds on a schema it cannot parse
+            raise DecodeError("schema", f"schema id {schema_id} does not parse ({type(e).__name__}: {e})"[:300]) \
+                from None
         reader = schemas.parsed_schema(type_name)
         # Registries may return the schema compacted (no docs, another layout): decode with the writer alone
         # when it is our reader schema up to docs; otherwise let fastavro resolve writer -> reader.
         same = _shape(doc) == _shape(schemas.load_schema(type_name))
-        entry = (type_name, writer, None if same else reader)
-        self._by_id[schema_id] = entry
-        return entry
+        return type_name, writer, None if same else reader
 
     def decode(self, topic: str, value: bytes | None) -> tuple[str, dict]:
         try:
