@@ -8,14 +8,19 @@ Read top to bottom; each step is one small unit with one interface:
                        due by now_ms        OutRecord to liaison.partner.<code>.<domain>.<type>   (RELEASE)
                        not yet due          OutRecord to liaison.hold (hold.hold_record)         (HELD)
                      audit                  OutRecord to liaison.audit.decisions, one per (input, partner)
-               or  undecodable / invalid:   dead letter (original bytes and headers + liaison.dlq.*)
-                                            and a DEAD_LETTER audit per partner
+               or  undecodable / invalid,   dead letter (original bytes and headers + liaison.dlq.*)
+                   a view that does not     and a DEAD_LETTER audit per partner (stage framing, schema, avro,
+                   encode, or poison:       validation, encode; produce: the service could not produce its
+                                            outputs and marked it poison, by topic/partition/offset)
+               or  registry unavailable:    the partition stops here for this batch, like a hold pause:
+                                            pauses[(topic, p)] = (offset, retry time); never a dead letter
     InRecord of liaison.hold, per partition in offset order:
                due by now_ms                the partner record (envelope only) and a RELEASED audit
                not yet due                  the partition stops here for this batch: pauses[(topic, p)] =
                                             (offset, due); its later records in the batch are skipped; its
                                             offset is committed up to this record, never past it
-    BatchResult:   the outputs in produce order, the next offset per (topic, partition), the pauses, the stats
+    BatchResult:   the outputs in produce order (with the input each came from), the next offset per
+                   (topic, partition), the pauses, the stats
 
 The service (:mod:`consumers.forwarder.service`) owns the clients and the transaction: it turns consumed
 messages into InRecords, hands them in with the clock (``now_ms``), and produces what comes out. Partner
@@ -25,25 +30,29 @@ in the service, an in-memory registry in the unit tests), the same way at start 
 
 from __future__ import annotations
 
+import hashlib
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder
+from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder, RegistryUnavailable
 from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
-from consumers.forwarder.records import Headers, InRecord, OutRecord
+from consumers.forwarder.records import Headers, InRecord, OutRecord, Poison, PoisonSet
 from core.serde import Encoder
 from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS, PARTNER_PREFIX, partner_topic,
                          topic_for)
 from release import CompiledPolicy, decide, envelope
 
 __all__ = ["BatchResult", "BatchStats", "EncoderFactory", "Headers", "InRecord", "OutRecord", "PartnerPlan",
-           "Pipeline", "build_plans"]
+           "Pipeline", "Poison", "PoisonSet", "build_plans"]
 
 VERSION_HEADER = "liaison.policy.version"
 #: A release due further ahead than this is withheld (rule ``hold-bound``): the hold topic would not keep it.
 MAX_HOLD_MS = MAX_HOLD_SECONDS * 1000
+#: A dead letter by reference keeps the original headers when they are no larger than this, else drops them.
+REFERENCE_HEADERS_MAX = 65536
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -58,6 +67,7 @@ class BatchStats:
     counts: Counter = field(default_factory=Counter)
     hold_dead_lettered: int = 0  # hold-topic records without the forwarder's headers (never written by it)
     hold_skipped: int = 0  # hold-topic records another forwarder group holds
+    stages: Counter = field(default_factory=Counter)  # dead letters (inputs and hold records) per stage
 
     def add(self, other: BatchStats) -> None:
         self.records += other.records
@@ -65,6 +75,7 @@ class BatchStats:
         self.counts.update(other.counts)
         self.hold_dead_lettered += other.hold_dead_lettered
         self.hold_skipped += other.hold_skipped
+        self.stages.update(other.stages)
 
     def _sum(self, decision: str) -> int:
         return sum(n for (_p, _t, d), n in self.counts.items() if d == decision)
@@ -100,13 +111,30 @@ class BatchStats:
 @dataclass
 class BatchResult:
     """What one batch comes to: produce ``outputs`` in order, then commit ``offsets`` with them, then pause each
-    hold partition of ``pauses`` at its offset until its due time."""
+    partition of ``pauses`` at its offset until its time: a hold partition until its first record not yet due
+    is due, an internal one until the registry is asked again (``registry_error`` says why it was not)."""
 
     outputs: list[OutRecord] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
-    #: hold (topic, partition) -> (offset of its first record not yet due, its due time in ms)
+    #: (topic, partition) -> (offset of its first record not done, when to take it again, ms)
     pauses: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     stats: BatchStats = field(default_factory=BatchStats)
+    registry_error: str | None = None
+    #: outputs[_starts[i]:_starts[i+1]] come from the consumed record _coords[i] (topic, partition, offset)
+    _starts: list[int] = field(default_factory=list, repr=False)
+    _coords: list[tuple[str, int, int]] = field(default_factory=list, repr=False)
+
+    def source_of(self, index: int) -> tuple[str, int, int]:
+        """The consumed record (topic, partition, offset) that output ``index`` comes from."""
+        return self._coords[bisect_right(self._starts, index) - 1]
+
+    @property
+    def registry_paused(self) -> dict[tuple[str, int], tuple[int, int]]:
+        return {tp: v for tp, v in self.pauses.items() if tp[0] != HOLD_TOPIC}
+
+    @property
+    def hold_paused(self) -> dict[tuple[str, int], tuple[int, int]]:
+        return {tp: v for tp, v in self.pauses.items() if tp[0] == HOLD_TOPIC}
 
     @property
     def views(self) -> list[OutRecord]:
@@ -173,23 +201,48 @@ class Pipeline:
         self.forwarder = forwarder
         self.group = group
 
-    def process(self, batch: Iterable[InRecord], now_ms: int) -> BatchResult:
+    def process(self, batch: Iterable[InRecord], now_ms: int, poison: PoisonSet | None = None) -> BatchResult:
+        """``poison``: consumed records the service could not produce the outputs of (by topic, partition,
+        offset): each is dead-lettered with its stage and error instead of being decided again."""
         result = BatchResult()
         partners = list(self.plans.items())  # one set of plans for the whole batch
         decode = self.decoder.decode
-        offsets, stats = result.offsets, result.stats
+        offsets, stats, pauses = result.offsets, result.stats, result.pauses
+        starts, coords, outputs = result._starts, result._coords, result.outputs
         for rec in batch:
-            if rec.topic == HOLD_TOPIC:
-                self._from_hold(rec, now_ms, result)
+            tp = (rec.topic, rec.partition)
+            if tp in pauses:  # stopped for this batch (a hold record not yet due, the registry away)
                 continue
-            offsets[(rec.topic, rec.partition)] = rec.offset + 1
-            stats.records += 1
+            starts.append(len(outputs))
+            coords.append((rec.topic, rec.partition, rec.offset))
+            if rec.topic == HOLD_TOPIC:
+                self._from_hold(rec, now_ms, result, poison)
+                continue
+            bad = poison.get((rec.topic, rec.partition, rec.offset)) if poison else None
+            if bad is not None:
+                offsets[tp] = rec.offset + 1
+                stats.records += 1
+                self._dead_letter(rec, DecodeError(bad.stage, bad.error), partners, now_ms, result, bad.by_reference)
+                continue
             try:
                 type_name, record = decode(rec.topic, rec.value)
             except DecodeError as e:
+                offsets[tp] = rec.offset + 1
+                stats.records += 1
                 self._dead_letter(rec, e, partners, now_ms, result)
                 continue
-            self._release(rec, type_name, record, partners, now_ms, result)
+            except RegistryUnavailable as e:
+                # no answer about its writer schema: the partition waits here (never past it), asked again later
+                pauses[tp] = (rec.offset, now_ms + e.retry_ms)
+                offsets.setdefault(tp, rec.offset)
+                result.registry_error = str(e)
+                continue
+            offsets[tp] = rec.offset + 1
+            stats.records += 1
+            try:
+                self._release(rec, type_name, record, partners, now_ms, result)
+            except _EncodeFailure as e:  # a released view its derived schema cannot encode: no partner gets it
+                self._dead_letter(rec, DecodeError("encode", str(e)[:500]), partners, now_ms, result)
         return result
 
     def _release(self, rec: InRecord, type_name: str, record: dict, partners: list[tuple[str, PartnerPlan]],
@@ -198,7 +251,8 @@ class Pipeline:
         message_id = str(record["label"]["message_id"])
         mid = message_id.encode()
         emit = result.outputs.append
-        counts = result.stats.counts
+        start = len(result.outputs)
+        decided = []  # counted once every partner's outputs are made
         audit = self.audit.encode
         for code, plan in partners:
             d = decide(type_name, record, plan.policy)
@@ -206,7 +260,12 @@ class Pipeline:
             if d.released is not None:
                 env = envelope(type_name, d, plan.policy)
                 out_topic = plan.topics[type_name]
-                value = plan.encoders[type_name].encode(d.released)
+                try:
+                    value = plan.encoders[type_name].encode(d.released)
+                except Exception as e:  # noqa: BLE001 - fastavro: the view does not fit its derived schema
+                    del result.outputs[start:]  # the input is dead-lettered for every partner instead
+                    raise _EncodeFailure(f"{code} view of {type_name} does not encode with its derived schema "
+                                         f"({type(e).__name__}: {e})") from None
                 if env.due_ms is None or env.due_ms <= now_ms:
                     emit(OutRecord(out_topic, env.key, value, env.headers, env.timestamp_ms))
                 elif env.due_ms - now_ms > MAX_HOLD_MS:
@@ -218,27 +277,27 @@ class Pipeline:
                     emit(hold_record(env, value, out_topic, due, source=(rec.topic, rec.partition, rec.offset),
                                      message_id=message_id, type_name=type_name, partner=code, rule=rule,
                                      policy_version=plan.policy.version, group=self.group))
-            counts[(code, type_name, decision)] += 1
+            decided.append((code, type_name, decision))
             emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
                                                    decision, rule, reason, plan.policy.version, out_topic,
                                                    now_ms, self.forwarder, due), None))
+        counts = result.stats.counts
+        for key in decided:
+            counts[key] += 1
 
-    def _from_hold(self, rec: InRecord, now_ms: int, result: BatchResult) -> None:
+    def _from_hold(self, rec: InRecord, now_ms: int, result: BatchResult, poison: PoisonSet | None) -> None:
         """A hold-topic record, in its partition's offset order: released when due, else the partition stops."""
         tp = (rec.topic, rec.partition)
-        if tp in result.pauses:  # behind a record not yet due: later in this partition, later in time
-            return
+        bad = poison.get((rec.topic, rec.partition, rec.offset)) if poison else None
         try:
             h = held(rec.headers, rec.value)
         except HoldError as e:
+            bad = Poison("hold", str(e))
+        if bad is not None:  # not a record the forwarder wrote, or its release could not be produced
             result.offsets[tp] = rec.offset + 1
             result.stats.hold_dead_lettered += 1
-            result.outputs.append(OutRecord(DEADLETTER_TOPIC, rec.key, rec.value, list(rec.headers or []) + [
-                ("liaison.dlq.error", str(e).encode()), ("liaison.dlq.stage", b"hold"),
-                ("liaison.dlq.source.topic", rec.topic.encode()),
-                ("liaison.dlq.source.partition", str(rec.partition).encode()),
-                ("liaison.dlq.source.offset", str(rec.offset).encode()),
-                ("liaison.dlq.forwarder", self.forwarder.encode())]))
+            result.stats.stages[bad.stage] += 1
+            result.outputs.append(self._dead_letter_record(rec, bad.stage, bad.error, bad.by_reference))
             return
         if self.group is not None and h.group is not None and h.group != self.group:
             result.offsets[tp] = rec.offset + 1  # another group's hold: that group releases it
@@ -259,21 +318,42 @@ class Pipeline:
             h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms), None))
 
     def _dead_letter(self, rec: InRecord, error: DecodeError, partners: list[tuple[str, PartnerPlan]],
-                     now_ms: int, result: BatchResult) -> None:
+                     now_ms: int, result: BatchResult, by_reference: bool = False) -> None:
         """The original bytes and headers to the dead-letter topic, and a DEAD_LETTER audit per partner."""
         topic, part, off = rec.topic, rec.partition, rec.offset
-        headers = list(rec.headers or []) + [
-            ("liaison.dlq.error", str(error).encode()), ("liaison.dlq.stage", error.stage.encode()),
-            ("liaison.dlq.source.topic", topic.encode()), ("liaison.dlq.source.partition", str(part).encode()),
-            ("liaison.dlq.source.offset", str(off).encode()), ("liaison.dlq.forwarder", self.forwarder.encode())]
-        result.outputs.append(OutRecord(DEADLETTER_TOPIC, rec.key, rec.value, headers))
+        result.outputs.append(self._dead_letter_record(rec, error.stage, str(error), by_reference))
         result.stats.dead_lettered += 1
+        result.stats.stages[error.stage] += 1
         coord = f"{topic}/{part}/{off}".encode()
         for code, plan in partners:
             result.stats.counts[(code, "?", "DEAD_LETTER")] += 1
             result.outputs.append(OutRecord(AUDIT_TOPIC, coord, self.audit.encode(
                 topic, part, off, None, None, code, "DEAD_LETTER", "dead-letter", f"{error.stage}: {error}"[:500],
                 plan.policy.version, DEADLETTER_TOPIC, now_ms, self.forwarder), None))
+
+    def _dead_letter_record(self, rec: InRecord, stage: str, error: str, by_reference: bool) -> OutRecord:
+        """The dead letter of ``rec``: its key, value and headers, then ``liaison.dlq.*``. By reference (its
+        dead letter with the bytes was refused): no value, the value's SHA-256 and size instead, the original
+        headers only when small."""
+        tail = [("liaison.dlq.error", error.encode()), ("liaison.dlq.stage", stage.encode()),
+                ("liaison.dlq.source.topic", rec.topic.encode()),
+                ("liaison.dlq.source.partition", str(rec.partition).encode()),
+                ("liaison.dlq.source.offset", str(rec.offset).encode()), ("liaison.dlq.forwarder", self.forwarder.encode())]
+        headers = list(rec.headers or [])
+        if not by_reference:
+            return OutRecord(DEADLETTER_TOPIC, rec.key, rec.value, headers + tail)
+        size = sum(len(k) + len(v or b"") for k, v in headers)
+        if size > REFERENCE_HEADERS_MAX:
+            headers = [("liaison.dlq.headers.dropped", str(size).encode())]
+        value = rec.value or b""
+        key = rec.key if rec.key is None or len(rec.key) <= 1024 else hashlib.sha256(rec.key).hexdigest().encode()
+        return OutRecord(DEADLETTER_TOPIC, key, None, headers + tail + [
+            ("liaison.dlq.value.sha256", hashlib.sha256(value).hexdigest().encode()),
+            ("liaison.dlq.value.bytes", str(len(value)).encode()), ("liaison.dlq.by_reference", b"true")])
+
+
+class _EncodeFailure(Exception):
+    """A released view that does not encode with its partner's derived schema."""
 
 
 def _iso(ms: int) -> str:

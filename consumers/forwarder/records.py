@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Headers", "InRecord", "OutRecord"]
+__all__ = ["Headers", "InRecord", "OutRecord", "Poison", "PoisonSet"]
 
 Headers = list[tuple[str, bytes | None]]
 
@@ -33,3 +33,18 @@ class OutRecord:
     #: The record timestamp (ms): a partner record's is its envelope's; None: stamped by the producer when
     #: written (audits, dead letters, holds).
     timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """An input (or hold record) whose outputs could not be produced: the service found it, the pipeline
+    dead-letters it when the batch is done again. ``by_reference``: its dead letter with the original bytes
+    failed too, so the next one carries their digest and size instead of the bytes."""
+
+    stage: str  # encode | produce
+    error: str
+    by_reference: bool = False
+
+
+#: (topic, partition, offset) of a consumed record -> why it cannot be produced
+PoisonSet = dict[tuple[str, int, int], Poison]
