@@ -42,13 +42,12 @@ in the window but gone now is reported with state DELETED (status OK, no partiti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
-from core.topics import HOLD_TOPIC
 from operations.lag.model import ConsumerMark, GroupObs, PartitionObs, Snapshot
+from operations.lag.report import GroupReport, PartitionReport, Report
+from operations.lag.thresholds import Thresholds
 from operations.lag.samples import AT_LEAST, EXACT, ZERO, Age, EndOffsetTable, bounded_by_consumer
 
 OK, WARNING, STALLED, STOPPED, ERROR = "OK", "WARNING", "STALLED", "STOPPED", "ERROR"
@@ -61,50 +60,6 @@ PARTITION_STATUSES = (OK, NO_COMMIT, WARNING, STALLED, STOPPED, ERROR)
 SEVERITY = {OK: 0, NO_COMMIT: 0, WARNING: 1, STALLED: 2, STOPPED: 3, ERROR: 4}
 #: (group, topic, partition) -> the consumer's own figure for that partition
 Marks = Mapping[tuple[str, str, int], ConsumerMark]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a partition is judged WARNING / STALLED / STOPPED. Defaults suit a 5 s poll interval: a consumer
-    killed while producers run is STALLED at the second poll after the kill (<= 2 intervals), STOPPED
-    after `stop_seconds`, and OK again once it has caught up (lag 0) or commits again."""
-
-    #: consecutive polls with lag > 0 and the same committed offset for STALLED (2 = one whole interval)
-    stall_polls: int = 2
-    #: ... and the time those polls must span at least (guards very short intervals)
-    stall_min_seconds: float = 0.5
-    #: stuck this long (or at all, in a group without active members) => STOPPED
-    stop_seconds: float = 30.0
-    #: polls over which a never-decreasing, growing lag means WARNING
-    warn_polls: int = 5
-    #: ... when the oldest unconsumed record is at least this old (a healthy consumer's is ~1 s)
-    warn_min_lag_seconds: float = 10.0
-    #: snapshots kept in the window (at least enough to span stop_seconds; see window_for)
-    window: int = 12
-    #: an offset lag up to this on an end offset that has not moved since the commit is a possible transaction
-    #: marker (a read_committed consumer parked after the last transaction), not flagged; 0 flags it
-    marker_offsets: int = 1
-    #: topics whose records wait by design (the forwarder's held releases, paused until they fall due): their
-    #: lag is reported but never judged WARNING/STALLED/STOPPED while the group has active members
-    holding_topics: tuple[str, ...] = (HOLD_TOPIC,)
-
-    def __post_init__(self) -> None:
-        if self.stall_polls < 2:
-            raise ValueError("stall_polls must be >= 2 (a stall is judged between two polls)")
-        if self.warn_polls < 2:
-            raise ValueError("warn_polls must be >= 2")
-        if self.stop_seconds <= 0 or self.stall_min_seconds < 0 or self.warn_min_lag_seconds < 0:
-            raise ValueError("thresholds in seconds must be positive")
-        if self.marker_offsets < 0:
-            raise ValueError("marker_offsets must be >= 0")
-
-    def window_for(self, interval: float) -> int:
-        """Snapshots to keep at this poll interval so that every rule can be reached."""
-        need_stop = math.ceil(self.stop_seconds / max(interval, 1e-3)) + 2
-        return max(self.window, self.stall_polls, self.warn_polls, need_stop)
-
-
-# ---------------------------------------------------------------------------------------------- figures
 
 
 def lag_offsets(obs: PartitionObs) -> tuple[int | None, bool]:
@@ -129,112 +84,6 @@ def lag_age(obs: PartitionObs, now: float, table: EndOffsetTable, mark: Consumer
 
 
 # ---------------------------------------------------------------------------------------------- reports
-
-
-@dataclass(frozen=True)
-class PartitionReport:
-    topic: str
-    partition: int
-    committed: int | None
-    end_offset: int | None
-    high_watermark: int | None
-    #: last stable offset - committed offset (clamped >= 0): data records, plus transaction markers and aborted
-    #: records in between on transactional topics
-    lag_offsets: int | None
-    #: how long the oldest unconsumed record has waited (see lag_seconds_kind); None when unknown
-    lag_seconds: float | None
-    status: str
-    reason: str
-    #: committed offset was beyond the end offset; lag clamped to 0
-    clamped: bool = False
-    #: how long (lower bound, from the window) the committed offset has not changed
-    committed_unchanged_s: float | None = None
-    error: str | None = None
-    #: why lag_seconds is unknown (lag > 0 but no sample dates the committed offset, or a possible marker)
-    lag_seconds_note: str | None = None
-    #: exact | interpolated | at_least | at_most (samples.AGE_KINDS); None when lag_seconds is None
-    lag_seconds_kind: str | None = None
-    #: lag_seconds is not a measurement: interpolated between samples, or only a bound
-    estimated: bool = False
-    #: certain bounds of lag_seconds (high None: unbounded)
-    lag_seconds_low: float | None = None
-    lag_seconds_high: float | None = None
-    #: lag_offsets <= marker_offsets on an end that has not moved since the commit: maybe only a marker
-    possible_marker: bool = False
-
-    @property
-    def lag_records(self) -> int | None:
-        """Deprecated name of lag_offsets (offsets, not data records); liaison/demo.py still reads it."""
-        return self.lag_offsets
-
-    @property
-    def lag_seconds_text(self) -> str:
-        """`-`, `0.0`, `~12.3` (interpolated), `≥300.0` (at least), `≤40.0` (at most)."""
-        if self.lag_seconds is None or self.lag_seconds_kind is None:
-            return "-"
-        return Age(self.lag_seconds, self.lag_seconds_low or 0.0, self.lag_seconds_high,
-                   self.lag_seconds_kind).text()
-
-
-@dataclass(frozen=True)
-class GroupReport:
-    group: str
-    status: str
-    reason: str
-    state: str | None
-    members: int | None
-    #: sum over partitions with a known lag (never includes no-commit or unreadable partitions)
-    lag_offsets: int
-    #: oldest unconsumed record over the group's partitions; None when no partition has a known figure
-    max_lag_seconds: float | None
-    partitions: tuple[PartitionReport, ...] = ()
-    partitions_without_commit: int = 0
-    #: partitions with lag > 0 whose lag in seconds is unknown (possible markers not included)
-    lag_seconds_unknown: int = 0
-    error: str | None = None
-    #: kind of max_lag_seconds: at_least when any partition's figure is only a lower bound
-    max_lag_seconds_kind: str | None = None
-    estimated: bool = False
-
-    @property
-    def lag_records(self) -> int:
-        """Deprecated name of lag_offsets; liaison/demo.py still reads it."""
-        return self.lag_offsets
-
-    @property
-    def max_lag_seconds_text(self) -> str:
-        if self.max_lag_seconds is None or self.max_lag_seconds_kind is None:
-            return "-"
-        return Age(self.max_lag_seconds, 0.0, None, self.max_lag_seconds_kind).text()
-
-
-@dataclass(frozen=True)
-class Report:
-    taken_at: float | None
-    duration_s: float
-    groups: tuple[GroupReport, ...]
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    #: snapshots in the window the statuses were judged on
-    polls: int = 0
-    error: str | None = None
-
-    def group(self, name: str) -> GroupReport | None:
-        return next((g for g in self.groups if g.group == name), None)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["taken_at_iso"] = (datetime.fromtimestamp(self.taken_at, timezone.utc).isoformat()
-                               if self.taken_at is not None else None)
-        for g, gr in zip(out["groups"], self.groups):
-            g["partitions"] = list(g["partitions"])
-            g["max_lag_seconds_text"] = gr.max_lag_seconds_text
-            for p, pr in zip(g["partitions"], gr.partitions):
-                p["lag_seconds_text"] = pr.lag_seconds_text
-        out["groups"] = list(out["groups"])
-        return out
-
-
-# ---------------------------------------------------------------------------------------------- rules
 
 
 @dataclass(frozen=True)
