@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-faults up down status bench clean
+.PHONY: install demo test test-deps test-unit test-integration test-faults up down status bench clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,11 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/liaison demo
 
-test: install
+# System tools the tests need: iptables (tests/faults/test_network_faults.py cuts a broker off the network).
+test-deps:
+	command -v iptables >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables)
+
+test: install test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -28,7 +32,7 @@ test-unit: install
 test-integration: install
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test-faults: install
+test-faults: install test-deps
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 up: install
