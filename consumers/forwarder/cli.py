@@ -1,14 +1,42 @@
-"""`liaison forward`."""
+"""`liaison forward`: build the forwarder, run it; with --supervise, build it again after a recoverable fault.
+
+Exit codes: 0 stopped (SIGTERM/SIGINT, --max-idle, --duration); 1 stopped by a fault (the clients could not go
+on, or the registry was away at start with a schema never registered), 2 configuration refused (invalid policy,
+incompatible derived schema, missing file), 3 fenced: another instance with the same transactional.id took over
+(never restarted: deploy/systemd/liaison-forward@.service has RestartPreventExitStatus=2 3).
+"""
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+import sys
+import time
 from pathlib import Path
 
 import typer
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 
+from consumers.forwarder.codec import RegistryUnavailable
+from consumers.forwarder.faults import FINAL, Backoff, ForwarderFault, describe, sleep_unless
+from consumers.forwarder.plans import IncompatibleSchema
+from core.logs import get_logger
 from release import PolicyError
+
+log = get_logger("liaison.forwarder")
+
+#: a run that lasted this long resets the restart backoff
+STABLE_S = 60.0
+
+
+def _line(tid: str, f: ForwarderFault) -> str:
+    if f.kind == FINAL:
+        return (f"error: forwarder {tid} fenced by another instance with the same transactional.id (or refused its "
+                f"transactional.id): {f.what}; the open transaction was not committed, so nothing is lost or "
+                f"duplicated; not restarted")
+    return (f"error: forwarder {tid} stopped: fatal {f.client} error: {f.what}; the open transaction was not "
+            f"committed, so nothing is lost or duplicated on restart")
 
 
 def forward(policies: Path = typer.Option(None, "--policies", help="policy folder (default deploy/policies)"),
@@ -17,30 +45,92 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
             batch_size: int = typer.Option(1000, help="records per transaction at most"),
             max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
             duration: float = typer.Option(None, help="exit after this many seconds"),
-            metrics_port: int = typer.Option(None, help="serve Prometheus counters on this port")) -> None:
+            metrics_port: int = typer.Option(None, help="serve /metrics, /healthz and /readyz on this port"),
+            supervise: bool = typer.Option(False, "--supervise", help="after a recoverable fault (a fenced static "
+                                           "member, a fatal client error, brokers or registry away at start) build "
+                                           "new clients with backoff instead of exiting")) -> None:
     """Forward each partner's releasable view of the internal topics, exactly once, with audit and dead letters."""
+    from consumers.forwarder.metrics import Current, serve_forwarder_metrics
     from consumers.forwarder.service import Forwarder
 
-    try:
-        fwd = Forwarder(policies_dir=policies, instance=instance, group_id=group, batch_size=batch_size)
-    except PolicyError as e:
-        typer.echo(f"error: invalid policy, forwarder not started: {e}", err=True)
-        raise typer.Exit(2)
-    except FileNotFoundError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
-    if metrics_port:
-        from consumers.forwarder.metrics import serve_forwarder_metrics
+    current = Current()
+    stopping = [False]
 
-        serve_forwarder_metrics(fwd, metrics_port)
-    fwd.install_signal_handlers()
-    try:
-        totals = fwd.run(max_idle=max_idle, duration=duration)
-    except KafkaException as e:
-        err = e.args[0]
-        what = "fenced by another instance with the same transactional.id" if err.code() in (
-            KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH) else "stopped"
-        typer.echo(f"error: forwarder {fwd.transactional_id} {what}: {err.name()}: {err.str()}; the open "
-                   f"transaction was not committed, so nothing is lost or duplicated on restart", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"forwarded {totals.records} record(s); dead-lettered {totals.dead_lettered}")
+    def stop(signum, frame):
+        stopping[0] = True
+        if current.fwd is not None:
+            current.fwd.stop()
+
+    def reload(signum, frame):
+        if current.fwd is not None:
+            current.fwd.request_reload()  # a Forwarder being built reads the policies anyway
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # a stuck process shows where
+    if metrics_port:
+        serve_forwarder_metrics(current, metrics_port)
+    backoff = Backoff(1.0, 30.0)
+    tid = f"liaison-forwarder-{instance}" if instance else "liaison-forwarder"
+
+    def retry_or_exit(why: str, line: str, code: int = 1) -> None:
+        current.last_error = why
+        if not supervise or stopping[0]:
+            current.state = "failed"
+            typer.echo(line, err=True)
+            raise typer.Exit(code)
+        delay = backoff.next()
+        current.state, current.fwd = "restarting", None
+        current.restarts += 1
+        log.warning("forwarder restarting", error=why, restart_in_s=delay, restarts=current.restarts,
+                    transactional_id=tid)
+        sleep_unless(lambda: stopping[0], delay)
+
+    while not stopping[0]:
+        try:
+            fwd = Forwarder(policies_dir=policies, instance=instance, group_id=group, batch_size=batch_size)
+        except PolicyError as e:
+            typer.echo(f"error: invalid policy, forwarder not started: {e}", err=True)
+            raise typer.Exit(2)
+        except IncompatibleSchema as e:
+            typer.echo(f"error: {e}; forwarder not started", err=True)
+            raise typer.Exit(2)
+        except FileNotFoundError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2)
+        except RegistryUnavailable as e:
+            retry_or_exit(str(e), f"error: forwarder {tid} cannot start: the schema registry is unavailable and "
+                                  f"it needs it: {e}")
+            continue
+        except ForwarderFault as f:
+            if f.kind == FINAL:
+                typer.echo(_line(tid, f), err=True)
+                raise typer.Exit(3)
+            retry_or_exit(f.what, _line(tid, f))
+            continue
+        tid = fwd.transactional_id
+        current.attach(fwd)
+        current.state = "running"
+        if stopping[0]:
+            fwd.stop()
+        began = time.monotonic()
+        try:
+            totals = fwd.run(max_idle=max_idle, duration=duration)
+        except ForwarderFault as f:
+            if f.kind == FINAL:
+                current.state = "failed"
+                typer.echo(_line(tid, f), err=True)
+                raise typer.Exit(3)
+            if time.monotonic() - began >= STABLE_S:
+                backoff.reset()
+            retry_or_exit(f.what, _line(tid, f))
+            continue
+        except KafkaException as e:  # not sorted by the service: treat as a fault of the clients
+            retry_or_exit(describe(e.args[0]), _line(tid, ForwarderFault("fatal", "client", describe(e.args[0]))))
+            continue
+        current.state = "stopped"
+        typer.echo(f"forwarded {totals.records} record(s); dead-lettered {totals.dead_lettered}")
+        return
+    current.state = "stopped"
+    typer.echo("forwarder stopped while restarting")

@@ -2,23 +2,30 @@
 
 A thin Kafka service around the pure pipeline (:mod:`consumers.forwarder.pipeline`). Read top to bottom:
 
-    consume a batch  ->  InRecords (a consumer error stops the service)
-                     ->  pipeline.process(batch, now_ms): decode, decide per partner, views, holds, audits,
+    start            ->  partner plans (:class:`~consumers.forwarder.plans.PlanSource`: keys, policies, derived
+                         schemas checked and registered; from the schema cache while the registry is away)
+    consume a batch  ->  InRecords (a consumer error event is logged and skipped; a fatal one stops the clients)
+                     ->  pipeline.process(batch, now_ms, poison): decode, decide per partner, views, holds, audits,
                          dead letters; releases of held records that fell due
-                     ->  begin the transaction, produce the outputs in order, send the consumed offsets, commit
-                         (an abortable error: abort, rewind to the batch's first offsets, consume it again)
-                     ->  pause each hold partition whose first record is not yet due, seek it back to that
-                         record; resume it once the clock passes its due time
+                     ->  one transaction (:class:`~consumers.forwarder.txn.Transactions`): the outputs in order,
+                         the consumed offsets, commit. A record refused (too large, invalid): abort, its input
+                         marked poison (in memory, by topic/partition/offset), the batch done again at once
+                         without it (dead-lettered instead, in the new transaction). Transient: abort, rewind,
+                         consume the batch again after a backoff
+                     ->  pause each partition the pipeline stopped (a hold record not yet due; the registry away
+                         for a schema id not cached), seek it back to that record, resume it at its time
 
-The service consumes the hold topic (liaison.hold) in the same group and the same transactions as the internal
-topics: a held record is written in its input's transaction and released, with its hold offset committed, in
-a later one, so a release from the hold is exactly once too.
+The hold topic (liaison.hold) is consumed in the same group and transactions: a held record is written in its
+input's transaction and released, with its hold offset committed, in a later one (exactly once too).
+
+Errors of the clients (``error_cb``, consumer error events, transaction calls) are sorted by
+:mod:`consumers.forwarder.faults` and logged (event ``kafka client error``: client, kind, code, error). A fatal
+one raises ForwarderFault out of :meth:`Forwarder.run` (``liaison forward --supervise`` builds a new Forwarder).
 
 SIGTERM/SIGINT: the current batch's transaction is finished (committed, or aborted on error) and the
-process exits. SIGHUP: policies are reloaded at the next batch boundary; an invalid policy is refused with
-a logged error and the old one stays in force. One stable transactional.id per instance; more instances in
-the same group split the partitions. The service owns the registry too: partner and audit schemas are
-registered at start (and partner schemas at reload), and the pipeline gets their encoders.
+process exits. SIGHUP: policies are reloaded at the next batch boundary, by the code path of the start (new
+partners get keys and registered schemas); an invalid policy or an incompatible derived schema is refused with a
+logged error and the old plans stay in force; a reload the registry cannot serve yet is retried with backoff.
 """
 
 from __future__ import annotations
@@ -26,40 +33,49 @@ from __future__ import annotations
 import gc
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
-from consumers.forwarder.codec import AuditEncoder, InputDecoder, audit_schema
-from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, OutRecord, PartnerPlan, Pipeline, build_plans
+from consumers.forwarder.codec import InputDecoder, RegistryUnavailable
+from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, PartnerPlan, Pipeline, Poison
+from consumers.forwarder.plans import PlanSource, ensure_partner_keys
+from consumers.forwarder.schema_cache import SchemaCache, default_cache_path
+from consumers.forwarder.txn import Transactions
 from core import kafka, serde
 from core.logs import get_logger
-from core.serde import Encoder, register_encoder
 from core.settings import Settings, get_settings
-from core.topics import AUDIT_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS
-from release import SecretStore, load_policies
+from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS
+from release import SecretStore
 
-__all__ = ["BatchStats", "Forwarder", "PartnerPlan", "ensure_partner_keys", "in_records"]
+__all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys", "in_records"]
 
 log = get_logger("liaison.forwarder")
 
+#: The producer's message.max.bytes: the dead-letter topic's max.message.bytes (deploy/topics.yaml), which takes
+#: the largest record the internal topics accept (1,000,000) plus the dead-letter headers.
+MAX_RECORD_BYTES = 1_200_000
+#: Registry calls of the forwarder: a short timeout and one retry; the forwarder backs off by itself.
+REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
 
-def ensure_partner_keys(policies_dir: Path, secrets: SecretStore) -> None:
-    """Generate a pseudonymisation key for each partner that has none yet (setup; never committed)."""
-    for path in sorted(Path(policies_dir).glob("*.yaml")):
-        secrets.ensure(path.stem)
 
-
-def in_records(msgs: list) -> list[InRecord]:
-    """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, any other error raised."""
+def in_records(msgs: list, on_error=None) -> list[InRecord]:
+    """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, other error events are
+    passed to ``on_error(err)`` and skipped (librdkafka goes on by itself), a fatal one raises ForwarderFault."""
     out = []
     for m in msgs:
         err = m.error()
         if err is not None:
             if err.code() == KafkaError._PARTITION_EOF:
                 continue
-            raise KafkaException(err)
+            if err.fatal():
+                raise ForwarderFault(FATAL, "consumer", describe(err), err)
+            if on_error is not None:
+                on_error(err)
+            continue
         ts_type, ts = m.timestamp()
         out.append(InRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
                             ts if ts_type else None))
@@ -70,7 +86,7 @@ class Forwarder:
     def __init__(self, settings: Settings | None = None, policies_dir: Path | None = None,
                  instance: str | None = None, group_id: str = "liaison-forwarder", batch_size: int = 1000,
                  secrets: SecretStore | None = None, validate: bool = True, consumer_conf: dict | None = None,
-                 producer_conf: dict | None = None, principal: str = kafka.FORWARDER):
+                 producer_conf: dict | None = None, principal: str = kafka.FORWARDER, cache_path: Path | None = None):
         self.settings = settings or get_settings()
         self.policies_dir = policies_dir or self.settings.deploy_dir / "policies"
         self.instance = instance or socket.gethostname()
@@ -78,31 +94,55 @@ class Forwarder:
         self.group_id = group_id
         self.batch_size = batch_size
         self.secrets = secrets or SecretStore()
-        self.client = serde.registry_client(self.settings)
-        self.decoder = InputDecoder(self.client, validate=validate)
-        ensure_partner_keys(self.policies_dir, self.secrets)
-        # Fail before touching Kafka if a policy is invalid (PolicyError names file, line, field).
-        plans = self._plans()
-        registered = register_encoder(self.client, serde.value_subject(AUDIT_TOPIC), audit_schema(), "BACKWARD_TRANSITIVE")
-        self.audit = AuditEncoder(registered.schema_id, audit_schema())
+        self.client = serde.registry_client(self.settings, timeout=REGISTRY_TIMEOUT_S, retries=REGISTRY_RETRIES)
+        self.cache = SchemaCache(cache_path or default_cache_path(self.settings.state_dir, self.instance),
+                                 self.settings.registry_url())
+        self.decoder = InputDecoder(self.client, validate=validate, cache=self.cache)
+        # Fail before touching Kafka if a policy is invalid (PolicyError names file, line, field), a derived schema
+        # is incompatible (IncompatibleSchema), or the registry is away with a schema never registered
+        # (RegistryUnavailable).
+        self.source = PlanSource(self.client, self.policies_dir, self.secrets, self.cache, log)
+        plans = self.source.build()
+        self.audit = self.source.audit_encoder()
+        self.decoder.known_ids |= self.source.ids
+        self.decoder.verify()  # ids cached on disk, against the registry when it answers
         self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id)
         self.totals = BatchStats()
-        self._stop = False
-        self._reload = False
-        self._paused: dict[tuple[str, int], int] = {}  # hold (topic, partition) -> due ms: resume after
+        self._stop = self._reload = False
+        self._reload_at: float | None = None  # a reload the registry could not serve: retried then
+        self._reload_backoff = Backoff(1.0, 30.0)
+        self._abort_backoff = Backoff(0.5, 30.0)
+        self._paused: dict[tuple[str, int], int] = {}  # (topic, partition) -> resume at (ms)
+        self.poison: dict[tuple[str, int, int], Poison] = {}
         self.listeners: list = []  # called with each committed batch's BatchStats
         self.first_batch_at: float | None = None  # perf_counter() of the first non-empty batch
+        self.assigned: set[tuple[str, int]] = set()
+        self.loop_at = self.last_progress = time.monotonic()
+        self.last_commit: float | None = None
+        #: every client error: counted, logged, listeners told (error_listeners); a fatal error_cb kept as fault
+        self.client_errors = ClientErrors(log, self.transactional_id)
+        self.error_listeners = self.client_errors.listeners
         self.consumer = kafka.consumer(self.group_id, {
             "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest",
             # static membership: a restarted instance takes its partitions back at once (no rebalance wait)
             "group.instance.id": self.transactional_id, "session.timeout.ms": 30000,
-            "fetch.min.bytes": 1, "max.partition.fetch.bytes": 1048576, **(consumer_conf or {})},
-            self.settings, principal=principal)
+            "fetch.min.bytes": 1, "max.partition.fetch.bytes": 1048576, "error_cb": self.client_errors.callback("consumer"),
+            **(consumer_conf or {})}, self.settings, principal=principal)
+        self.txn = Transactions(None, self.consumer.consumer_group_metadata, stopping=lambda: self._stop,
+                                transactional_id=self.transactional_id)
         self.producer = kafka.producer({
             "transactional.id": self.transactional_id, "linger.ms": 5, "batch.size": 524288,
-            "queue.buffering.max.messages": 1000000, "transaction.timeout.ms": 60000, **(producer_conf or {})},
+            "queue.buffering.max.messages": 1000000, "transaction.timeout.ms": 60000,
+            "message.max.bytes": MAX_RECORD_BYTES, "on_delivery": self.txn.delivery_failed,
+            "delivery.report.only.error": True, "error_cb": self.client_errors.callback("producer"), **(producer_conf or {})},
             self.settings, principal=principal)
-        self.producer.init_transactions(60)
+        self.txn.producer = self.producer
+        try:
+            self.producer.init_transactions(60)
+        except Exception as e:  # noqa: BLE001 - KafkaException: brokers away (timeout) or fatal
+            err = e.args[0] if e.args and hasattr(e.args[0], "code") else None
+            self._close_clients()
+            raise ForwarderFault(FATAL, "producer", f"init_transactions: {describe(err) if err else e}", err) from None
 
     # ------------------------------------------------------------------ policies
 
@@ -110,21 +150,23 @@ class Forwarder:
     def partners(self) -> dict[str, PartnerPlan]:
         return self.pipeline.plans
 
-    def _plans(self) -> dict[str, PartnerPlan]:
-        return build_plans(load_policies(self.policies_dir, self.secrets), self._registered_encoder)
-
-    def _registered_encoder(self, topic: str, schema: dict) -> Encoder:
-        """The pipeline's encoder factory: register a partner's derived schema for its topic (idempotent)."""
-        return register_encoder(self.client, serde.value_subject(topic), schema)
-
     def reload_policies(self) -> bool:
-        """Swap in freshly loaded policies; on any error keep the ones in force."""
+        """Plans built again as at start; on any error keep the ones in force."""
+        self._reload_at = None
         try:
-            plans = self._plans()
-        except Exception as e:  # noqa: BLE001 - PolicyError, registry refusal: all mean "refuse"
+            plans = self.source.build()
+        except RegistryUnavailable as e:
+            delay = self._reload_backoff.next()
+            self._reload_at = time.monotonic() + delay
+            log.error("policy reload postponed: registry unavailable", error=str(e), retry_in_s=delay,
+                      in_force={c: p.policy.version for c, p in self.partners.items()})
+            return False
+        except Exception as e:  # noqa: BLE001 - PolicyError, IncompatibleSchema, registry refusal: all mean "refuse"
             log.error("policy reload refused", error=str(e), policies_dir=str(self.policies_dir),
                       in_force={c: p.policy.version for c, p in self.partners.items()})
             return False
+        self._reload_backoff.reset()
+        self.decoder.known_ids |= self.source.ids
         self.pipeline.plans = plans
         log.info("policies reloaded", versions={c: p.policy.version for c, p in plans.items()})
         return True
@@ -132,100 +174,118 @@ class Forwarder:
     # ------------------------------------------------------------------ one batch
 
     def _forward(self, msgs: list) -> None:
-        """One batch: the pipeline's outputs and the consumed offsets in one transaction."""
+        """One batch: the pipeline's outputs and the consumed offsets in one transaction; done again without
+        the records that could not be produced."""
         try:
-            batch = in_records(msgs)
-            result = self.pipeline.process(batch, int(time.time() * 1000))
+            batch = in_records(msgs, self.client_errors.event)
         except BaseException:
             self._rewind(msgs)
             raise
-        if not result.outputs and not result.offsets:  # nothing to produce or commit (partition EOF events)
-            self._hold_back(result.pauses)
-            return
-        self.producer.begin_transaction()
-        try:
-            log.info("batch begun", records=result.stats.records, outputs=len(result.outputs),
-                     released_from_hold=result.stats.released_from_hold, transactional_id=self.transactional_id)
-            self._produce(result.outputs)
-        except BaseException:
-            self.producer.abort_transaction(30)
-            self._rewind(msgs)
-            raise
-        if self._commit(msgs, result):
-            self._hold_back(result.pauses)
-            self.totals.add(result.stats)
-            self._log_batch(result.stats)
-            for listener in self.listeners:
-                listener(result.stats)
+        for _attempt in range(2 * len(batch) + 2):
+            try:
+                result = self.pipeline.process(batch, int(time.time() * 1000), self.poison)
+            except BaseException:
+                self._rewind(msgs)
+                raise
+            if not result.outputs and not result.offsets:  # nothing to produce or commit (partition EOF events)
+                self._hold_back(result)
+                return
+            outcome = self.txn.run(result)
+            if outcome.committed:
+                self._committed(result)
+                return
+            if not outcome.refused:
+                delay = self._abort_backoff.next()
+                log.warning("transaction aborted, batch will be reprocessed", error=outcome.retry,
+                            records=result.stats.records, retry_in_s=delay)
+                self._rewind(msgs)
+                sleep_unless(lambda: self._stop, delay)
+                return
+            for index, err in outcome.refused:
+                self._mark_poison(result, index, err)
+        raise ForwarderFault(FATAL, "producer", "a batch could not be produced even without its refused records")
 
-    def _produce(self, outputs: list[OutRecord]) -> None:
-        """Into the open transaction, in order; a full local queue is drained, never an error."""
-        produce = self.producer.produce
-        for out in outputs:
-            while True:
-                try:
-                    # a partner record's timestamp is its envelope's; 0 (None): the producer stamps it
-                    produce(out.topic, out.value, out.key, headers=out.headers, timestamp=out.timestamp or 0)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+    def _mark_poison(self, result: BatchResult, index: int, err) -> None:
+        """The input of refused output ``index`` is dead-lettered when the batch is done again; a refused dead
+        letter is sent again by reference (digest and size, no bytes); a refused one of those is the end."""
+        coord, out = result.source_of(index), result.outputs[index]
+        before = self.poison.get(coord)
+        why = f"{out.topic} refused the record: {describe(err)}"
+        if out.topic == DEADLETTER_TOPIC:
+            if before is not None and before.by_reference:
+                raise ForwarderFault(FATAL, "producer", f"the dead letter of {coord} was refused even by reference: "
+                                                        f"{describe(err)}", err)
+            h = {k: (v or b"").decode(errors="replace") for k, v in out.headers or []}
+            poison = Poison(h.get("liaison.dlq.stage", "produce"), f"{h.get('liaison.dlq.error', '')}; {why}"[:900],
+                            by_reference=True)
+        else:
+            poison = Poison("produce", why[:900])
+        self.poison[coord] = poison
+        log.warning("record could not be produced, batch done again without it", source=f"{coord[0]}/{coord[1]}/"
+                    f"{coord[2]}", output_topic=out.topic, code=err.name(), error=err.str(), stage=poison.stage,
+                    by_reference=poison.by_reference)
 
-    # ------------------------------------------------------------------ holds
+    def _committed(self, result: BatchResult) -> None:
+        self._abort_backoff.reset()
+        self.last_commit = self.last_progress = time.monotonic()
+        for coord in [c for c in self.poison if result.offsets.get((c[0], c[1]), -1) > c[2]]:
+            del self.poison[coord]
+        self._hold_back(result)
+        self.totals.add(result.stats)
+        self._log_batch(result.stats)
+        for listener in self.listeners:
+            listener(result.stats)
 
-    def _hold_back(self, pauses: dict[tuple[str, int], tuple[int, int]]) -> None:
-        """Stop each hold partition at its first record not yet due (its offset is not committed past it)."""
-        for (topic, part), (offset, due_ms) in pauses.items():
+    # ------------------------------------------------------------------ pauses (holds, registry)
+
+    def _hold_back(self, result: BatchResult) -> None:
+        """Stop each partition at its first record not done (its offset is not committed past it) until its
+        time: a hold record's due time, the registry's next retry."""
+        for (topic, part), (offset, at_ms) in result.pauses.items():
             tp = TopicPartition(topic, part, offset)
             self.consumer.pause([tp])
             self.consumer.seek(tp)  # drops what was fetched after it: it comes again on resume
-            self._paused[(topic, part)] = due_ms
-        if pauses:
-            log.info("hold paused", partitions={f"{t}/{p}": due for (t, p), (_o, due) in pauses.items()})
+            self._paused[(topic, part)] = at_ms
+        if result.hold_paused:
+            log.info("hold paused", partitions={f"{t}/{p}": due for (t, p), (_o, due) in result.hold_paused.items()})
+        if result.registry_paused:
+            log.warning("registry unavailable, partitions paused", error=result.registry_error,
+                        partitions={f"{t}/{p}": o for (t, p), (o, _a) in result.registry_paused.items()},
+                        retry_in_ms=min(a for _o, a in result.registry_paused.values()) - int(time.time() * 1000))
 
     def _resume_due(self) -> None:
         if not self._paused:
             return
         now_ms = int(time.time() * 1000)
-        due = [tp for tp, due_ms in self._paused.items() if due_ms <= now_ms]
+        due = [tp for tp, at_ms in self._paused.items() if at_ms <= now_ms]
         if due:
             self.consumer.resume([TopicPartition(t, p) for t, p in due])
             for tp in due:
                 del self._paused[tp]
 
+    def _assigned(self, consumer, partitions) -> None:
+        self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+
     def _revoked(self, consumer, partitions) -> None:
         for tp in partitions:
             self._paused.pop((tp.topic, tp.partition), None)
+            self.assigned.discard((tp.topic, tp.partition))
+
+    @property
+    def fault(self) -> ForwarderFault | None:
+        return self.client_errors.fault
 
     @property
     def paused(self) -> dict[tuple[str, int], int]:
         """Hold partitions waiting for a record to fall due -> its due time (ms)."""
-        return dict(self._paused)
+        return {tp: at for tp, at in self._paused.items() if tp[0] == HOLD_TOPIC}
 
-    # ------------------------------------------------------------------ transactions
+    @property
+    def registry_paused(self) -> dict[tuple[str, int], int]:
+        """Internal partitions waiting for the registry -> when it is asked again (ms)."""
+        return {tp: at for tp, at in self._paused.items() if tp[0] != HOLD_TOPIC}
 
-    def _commit(self, msgs: list, result: BatchResult) -> bool:
-        """Commit the open transaction with the batch's offsets; on an abortable error abort and rewind."""
-        tps = [TopicPartition(t, p, o) for (t, p), o in result.offsets.items()]
-        try:
-            if tps:
-                self.producer.send_offsets_to_transaction(tps, self.consumer.consumer_group_metadata(), 30)
-            for attempt in range(1, 6):
-                try:
-                    self.producer.commit_transaction(60)
-                    return True
-                except KafkaException as e:
-                    if not e.args[0].retriable() or attempt == 5:
-                        raise
-                    log.warning("transaction commit retried", error=e.args[0].str(), attempt=attempt)
-        except KafkaException as e:
-            err = e.args[0]
-            if err.fatal() or not (err.txn_requires_abort() or err.retriable()):
-                raise
-            log.warning("transaction aborted, batch will be reprocessed", error=err.str(),
-                        records=result.stats.records)
-            self.producer.abort_transaction(30)
-            self._rewind(msgs)
-            return False
+    # ------------------------------------------------------------------ rewinds
 
     def _rewind(self, msgs: list) -> None:
         first: dict[tuple[str, int], int] = {}
@@ -239,22 +299,20 @@ class Forwarder:
     # ------------------------------------------------------------------ main loop
 
     def install_signal_handlers(self) -> None:
-        def stop(signum, frame):
-            self._stop = True
-
-        def reload(signum, frame):
-            self._reload = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, reload)
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
+        signal.signal(signal.SIGINT, lambda signum, frame: self.stop())
+        signal.signal(signal.SIGHUP, lambda signum, frame: self.request_reload())
 
     def stop(self) -> None:
         self._stop = True
 
+    def request_reload(self) -> None:
+        self._reload = True
+
     def run(self, max_idle: float | None = None, duration: float | None = None,
             poll_timeout: float = 0.5) -> BatchStats:
-        self.consumer.subscribe(list(INTERNAL_TOPICS) + [HOLD_TOPIC], on_revoke=self._revoked, on_lost=self._revoked)
+        self.consumer.subscribe(list(INTERNAL_TOPICS) + [HOLD_TOPIC], on_assign=self._assigned,
+                                on_revoke=self._revoked, on_lost=self._revoked)
         log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id,
                  partners={c: p.policy.version for c, p in self.partners.items()})
         # Start-up objects (schemas, policies, clients) live as long as the process: keep the collections that
@@ -263,15 +321,19 @@ class Forwarder:
         started = last_data = time.monotonic()
         try:
             while not self._stop:
-                if self._reload:
+                self.loop_at = now = time.monotonic()
+                if self._reload or (self._reload_at is not None and now >= self._reload_at):
                     self._reload = False
                     self.reload_policies()
                 self._resume_due()
                 msgs = self.consumer.consume(self.batch_size, poll_timeout)
+                if self.client_errors.fault is not None:
+                    raise self.client_errors.fault
                 now = time.monotonic()
                 if duration is not None and now - started >= duration:
                     self._stop = True
                 if not msgs:
+                    self.last_progress = now  # caught up: nothing waits to be committed
                     if max_idle is not None and now - last_data >= max_idle:
                         break
                     continue
@@ -279,6 +341,9 @@ class Forwarder:
                 if self.first_batch_at is None:
                     self.first_batch_at = time.perf_counter()
                 self._forward(msgs)
+        except ForwarderFault as f:
+            self.client_errors.fault = f
+            raise
         finally:
             self.close()
         return self.totals
@@ -287,13 +352,29 @@ class Forwarder:
         log.info("batch committed", records=stats.records, dead_lettered=stats.dead_lettered, held=stats.held,
                  released_from_hold=stats.released_from_hold, partners=stats.per_partner(),
                  **{k: n for k, n in (("hold_dead_lettered", stats.hold_dead_lettered),
-                                      ("hold_skipped", stats.hold_skipped)) if n})
+                                      ("hold_skipped", stats.hold_skipped)) if n},
+                 **({"dead_letter_stages": dict(stats.stages)} if stats.stages else {}))
 
-    def close(self) -> None:
+    def _close_clients(self) -> None:
+        """Close the consumer (bounded: a consumer whose brokers are gone may take long) and flush the producer."""
+        closing = threading.Thread(target=self._close_consumer, daemon=True)
+        closing.start()
+        closing.join(15)
+        if self.txn.stuck:  # a call of the producer never returned: leave it alone (the next one fences it)
+            return
+        try:
+            self.producer.flush(10)
+        except Exception as e:  # noqa: BLE001 - a producer in a fatal state: nothing more to send anyway
+            log.warning("producer flush at close failed", error=str(e))
+
+    def _close_consumer(self) -> None:
         try:
             self.consumer.close()
-        finally:
-            self.producer.flush(10)
+        except Exception as e:  # noqa: BLE001 - a fatally failed consumer refuses its close
+            log.warning("consumer close failed", error=str(e))
+
+    def close(self) -> None:
+        self._close_clients()
         log.info("forwarder stopped", records=self.totals.records, dead_lettered=self.totals.dead_lettered,
                  held=self.totals.held, released_from_hold=self.totals.released_from_hold,
                  still_paused={f"{t}/{p}": due for (t, p), due in self._paused.items()})

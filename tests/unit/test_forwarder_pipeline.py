@@ -237,9 +237,10 @@ def test_counts_add_up_per_partner_and_match_the_outputs(env):
 # ---------------------------------------------------------------------------------------------- the service's adapter
 
 
-def test_consumed_messages_become_in_records_eof_skipped_errors_raised():
-    from confluent_kafka import KafkaError, KafkaException, Message
+def test_consumed_messages_become_in_records_eof_skipped_errors_reported_fatal_raised():
+    from confluent_kafka import KafkaError, Message
 
+    from consumers.forwarder.faults import ForwarderFault
     from consumers.forwarder.service import in_records
 
     msgs = [Message(topic="t", partition=1, offset=7, key=b"k", value=b"v", headers=[("h", b"1")],
@@ -248,5 +249,11 @@ def test_consumed_messages_become_in_records_eof_skipped_errors_raised():
             Message(topic="u", partition=0, offset=0, value=None)]
     assert in_records(msgs) == [InRecord("t", 1, 7, b"k", b"v", [("h", b"1")], 1_700_000_000_123),
                                 InRecord("u", 0, 0, None, None, None, None)]
-    with pytest.raises(KafkaException):
-        in_records([Message(topic="t", partition=0, offset=1, error=KafkaError(KafkaError._TRANSPORT))])
+    seen = []  # a transient error event is reported and skipped: librdkafka goes on by itself
+    assert in_records([Message(topic="t", partition=0, offset=1, error=KafkaError(KafkaError._TRANSPORT)),
+                       msgs[0]], seen.append) == [InRecord("t", 1, 7, b"k", b"v", [("h", b"1")], 1_700_000_000_123)]
+    assert [e.code() for e in seen] == [KafkaError._TRANSPORT]
+    with pytest.raises(ForwarderFault) as info:  # a fatal one (a static member fenced) stops the clients
+        in_records([Message(topic="t", partition=0, offset=1, error=KafkaError(KafkaError._FENCED, "Static consumer "
+                                                                               "fenced", fatal=True))])
+    assert info.value.kind == "fatal" and info.value.recoverable
