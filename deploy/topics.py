@@ -26,6 +26,9 @@ class Defaults(_Strict):
     min_insync_replicas: int = Field(2, ge=1)
     retention_ms: int = Field(604800000, ge=-1)
     cleanup_policy: str = Field("delete", pattern=r"^(delete|compact|compact,delete)$")
+    #: the topic's max.message.bytes (None: the broker's default); partner feeds take this one, not their
+    #: internal topic's (a view carries its envelope's headers)
+    max_message_bytes: int | None = Field(None, ge=1024)
 
 
 class TopicEntry(_Strict):
@@ -35,6 +38,7 @@ class TopicEntry(_Strict):
     min_insync_replicas: int | None = Field(None, ge=1)
     retention_ms: int | None = Field(None, ge=-1)
     cleanup_policy: str | None = Field(None, pattern=r"^(delete|compact|compact,delete)$")
+    max_message_bytes: int | None = Field(None, ge=1024)
 
 
 class TopicsFile(_Strict):
@@ -52,10 +56,14 @@ class TopicSpec:
     min_insync_replicas: int
     retention_ms: int
     cleanup_policy: str
+    max_message_bytes: int | None = None
 
     def configs(self) -> dict[str, str]:
-        return {"min.insync.replicas": str(self.min_insync_replicas), "retention.ms": str(self.retention_ms),
-                "cleanup.policy": self.cleanup_policy}
+        out = {"min.insync.replicas": str(self.min_insync_replicas), "retention.ms": str(self.retention_ms),
+               "cleanup.policy": self.cleanup_policy}
+        if self.max_message_bytes is not None:
+            out["max.message.bytes"] = str(self.max_message_bytes)
+        return out
 
 
 def load_topics(path: Path | None = None) -> list[TopicSpec]:
@@ -69,15 +77,16 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
     d = doc.defaults
 
     def spec(entry: TopicEntry, name: str | None = None) -> TopicSpec:
+        size = d.max_message_bytes if name is not None or entry.max_message_bytes is None else entry.max_message_bytes
         return TopicSpec(
             name=name or entry.name, partitions=entry.partitions or d.partitions,
             replication_factor=entry.replication_factor or d.replication_factor,
             min_insync_replicas=entry.min_insync_replicas or d.min_insync_replicas,
             retention_ms=d.retention_ms if entry.retention_ms is None else entry.retention_ms,
-            cleanup_policy=entry.cleanup_policy or d.cleanup_policy)
+            cleanup_policy=entry.cleanup_policy or d.cleanup_policy, max_message_bytes=size)
 
     out = [spec(t) for t in doc.internal]
-    for p in doc.partners:
+    for p in doc.partners:  # a partner feed mirrors its internal topic's partitions; its size limit is the default
         out += [spec(t, partner_topic(p, t.name)) for t in doc.internal]
     out += [spec(t) for t in doc.topics]
     names = [t.name for t in out]
@@ -93,7 +102,7 @@ def fit_to_cluster(spec: TopicSpec, brokers: int) -> TopicSpec:
     isr = min(spec.min_insync_replicas, max(1, rf - 1))
     if (rf, isr) == (spec.replication_factor, spec.min_insync_replicas):
         return spec
-    return TopicSpec(spec.name, spec.partitions, rf, isr, spec.retention_ms, spec.cleanup_policy)
+    return TopicSpec(spec.name, spec.partitions, rf, isr, spec.retention_ms, spec.cleanup_policy, spec.max_message_bytes)
 
 
 def apply_topics(specs: list[TopicSpec], admin=None, timeout: float = 30.0) -> tuple[list[str], list[str], list[str]]:

@@ -615,11 +615,11 @@ def test_lists_are_bounded(field, path):
 
 
 def test_the_record_bound_is_far_below_the_broker_message_limit():
-    # broker default message.max.bytes 1048588; deploy/topics.yaml sets no smaller max.message.bytes
-    import yaml
+    # broker default message.max.bytes 1048588; deploy/topics.yaml sets none below 1,000,000 (internal topics)
+    from deploy.topics import load_topics
 
-    topics = yaml.safe_load((schemas.SCHEMA_DIR.parent / "deploy" / "topics.yaml").read_text())
-    assert "max_message_bytes" not in json.dumps(topics) and "max.message.bytes" not in json.dumps(topics)
+    limits = {t.max_message_bytes for t in load_topics(schemas.SCHEMA_DIR.parent / "deploy" / "topics.yaml")}
+    assert min(limit or 1048588 for limit in limits) >= 1_000_000
     assert models.MAX_RECORD_BYTES == 64 * 1024 < 1_000_000 // 10
     # and every simulated record (sentinels included) is far below the record bound
     from producers.simulate import Simulator
