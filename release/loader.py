@@ -15,9 +15,12 @@ from pydantic import ValidationError
 
 from release.errors import PolicyError, display_path
 from release.spec import PolicySpec
-from release.yamlsrc import LineMap, YamlSourceError, load_with_lines
+from release.yamlsrc import MAX_CHARS, LineMap, YamlSourceError, load_with_lines
 
-__all__ = ["LoadedPolicy", "read_policy", "dotted"]
+__all__ = ["LoadedPolicy", "read_policy", "dotted", "MAX_BYTES"]
+
+#: Largest policy file read, in bytes (the shipped policies have ~15,000).
+MAX_BYTES = MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,12 @@ def read_policy(path: Path | str) -> LoadedPolicy:
     path = Path(path)
     shown = display_path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)  # never more: a huge file is refused, not read
     except OSError as exc:
         raise PolicyError(shown, [(None, "", f"cannot read policy: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_BYTES:
+        raise PolicyError(shown, [(None, "", f"larger than {MAX_BYTES} bytes: not a policy file")])
     version = hashlib.sha256(data).hexdigest()[:16]
     try:
         text = data.decode("utf-8")
