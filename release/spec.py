@@ -103,15 +103,15 @@ def _parse_action(value: Any) -> Action:
             if extra:
                 raise ValueError(f"unknown key(s) {sorted(map(str, extra))} in coarsen (allowed: grid_deg)")
             grid = params.get("grid_deg")
-            if not _number(grid) or not math.isfinite(grid) or not 0 < grid <= 90:
-                raise ValueError("coarsen.grid_deg must be a number > 0 and <= 90")
+            if not _number(grid) or not math.isfinite(grid) or not MIN_GRID_DEG <= grid <= 90:
+                raise ValueError(f"coarsen.grid_deg must be a number >= {MIN_GRID_DEG:g} and <= 90")
             return Action("coarsen", grid_deg=float(grid))
         extra = set(params) - {"seconds"}
         if extra:
             raise ValueError(f"unknown key(s) {sorted(map(str, extra))} in bucket (allowed: seconds)")
         seconds = params.get("seconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-            raise ValueError("bucket.seconds must be a whole number > 0")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= MAX_BUCKET_SECONDS:
+            raise ValueError(f"bucket.seconds must be a whole number > 0 and <= {MAX_BUCKET_SECONDS} (a year)")
         return Action("bucket", seconds=seconds)
     raise ValueError(f"an action must be a word or a one-key mapping ({expected})")
 
@@ -148,6 +148,12 @@ class BoundingBox(_Strict):
 FIELD_OPERATORS = ("equals", "in_set", "contains_any", "contains_any_set", "inside")
 
 
+#: Finest grid a coarsening may use (about 0.1 m): finer is no coarsening, and subnormal sizes overflow.
+MIN_GRID_DEG = 1e-6
+#: Longest time bucket a policy file may state (services may bound it further, e.g. the forwarder's hold).
+MAX_BUCKET_SECONDS = 366 * 86_400
+
+
 class Condition(_Strict):
     """One condition: ``field`` plus exactly one operator, or ``any:`` / ``all:`` of sub-conditions."""
 
@@ -169,6 +175,8 @@ class Condition(_Strict):
                 raise ValueError(f"a condition needs one operator ({allowed})")
             raise ValueError(f"a condition has exactly one operator, got {', '.join(given)}")
         (operator,) = given
+        if getattr(self, operator) is None and operator != "equals":
+            raise ValueError(f"'{operator}' needs a value (null given)")
         if operator in ("any", "all"):
             if self.field is not None:
                 raise ValueError(f"'{operator}' combines sub-conditions and takes no 'field'")

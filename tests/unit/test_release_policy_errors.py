@@ -103,7 +103,7 @@ def test_unknown_action_names_file_line_and_path(tmp_path, monkeypatch):
      "classification_ceiling", "Input should be"),
     ("partner: RUS", "partner: rus", "partner: rus", "partner", "must match"),
     ("position: {coarsen: {grid_deg: 0.1}}", "position: {coarsen: {grid_deg: -1}}", "grid_deg: -1",
-     "rules.StrikeReport.0.fields.position", "coarsen.grid_deg must be a number > 0"),
+     "rules.StrikeReport.0.fields.position", "coarsen.grid_deg must be a number >= 1e-06"),
     ("position: {coarsen: {grid_deg: 0.1}}", "position: {coarsen: {grid: 0.1}}", "grid: 0.1",
      "rules.StrikeReport.0.fields.position", "unknown key(s) ['grid'] in coarsen"),
     ("time: {bucket: {seconds: 3600}}", "time: bucket", "time: bucket",
