@@ -79,6 +79,7 @@ class PlanSource:
         self.ids: set[int] = set()  # every id registered (or taken from the cache) by this source
         self._done: dict[tuple[str, str], int] = {}  # (subject, canonical) -> id, registered in this process
         self._away: Exception | None = None  # the registry failed during this build: ask it no more
+        self.from_cache: dict[str, int] = {}  # subject -> id taken from the cache (registry away), not yet logged
 
     def build(self) -> dict[str, PartnerPlan]:
         self._away = None
@@ -119,13 +120,18 @@ class PlanSource:
             if cached is None:
                 raise _unavailable(subject, e, cached=False) from None
             sid = cached  # registered before by this instance: the registry holds it, by this id
-            if self.log is not None:
-                self.log.warning("registry unavailable, registered schema id taken from the cache", subject=subject,
-                                 schema_id=sid, error=str(_unavailable(subject, e, cached=True)))
+            self.from_cache[subject] = sid
         self.cache.registration_learnt(subject, schema, sid)
         self._done[key] = sid
         self.ids.add(sid)
         return sid
+
+    def report(self) -> None:
+        """One log event for the schema ids the last build(s) took from the cache."""
+        if self.from_cache and self.log is not None:
+            self.log.warning("registry unavailable, registered schema ids taken from the cache",
+                             error=str(self._away)[:300], cache=str(self.cache.path), subjects=self.from_cache)
+        self.from_cache = {}
 
     def check(self, subject: str, schema: dict) -> None:
         """``schema`` against every registered version of ``subject``; IncompatibleSchema names the version and

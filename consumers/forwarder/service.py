@@ -104,6 +104,7 @@ class Forwarder:
         self.source = PlanSource(self.client, self.policies_dir, self.secrets, self.cache, log)
         plans = self.source.build()
         self.audit = self.source.audit_encoder()
+        self.source.report()
         self.decoder.known_ids |= self.source.ids
         self.decoder.verify()  # ids cached on disk, against the registry when it answers
         self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id)
@@ -166,6 +167,7 @@ class Forwarder:
                       in_force={c: p.policy.version for c, p in self.partners.items()})
             return False
         self._reload_backoff.reset()
+        self.source.report()
         self.decoder.known_ids |= self.source.ids
         self.pipeline.plans = plans
         log.info("policies reloaded", versions={c: p.policy.version for c, p in plans.items()})
