@@ -19,7 +19,7 @@ import typer
 from confluent_kafka import KafkaException
 
 from consumers.forwarder.codec import RegistryUnavailable
-from consumers.forwarder.faults import FINAL, Backoff, ForwarderFault, describe, sleep_unless
+from consumers.forwarder.faults import FINAL, Backoff, ForwarderFault, classify, describe, sleep_unless
 from consumers.forwarder.plans import IncompatibleSchema
 from core.logs import get_logger
 from release import PolicyError
@@ -126,8 +126,13 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
                 backoff.reset()
             retry_or_exit(f.what, _line(tid, f))
             continue
-        except KafkaException as e:  # not sorted by the service: treat as a fault of the clients
-            retry_or_exit(describe(e.args[0]), _line(tid, ForwarderFault("fatal", "client", describe(e.args[0]))))
+        except KafkaException as e:  # not sorted by the service: sorted here (fenced: final, else the clients')
+            fault = ForwarderFault(classify(e.args[0], "producer"), "client", describe(e.args[0]), e.args[0])
+            if fault.kind == FINAL:
+                current.state = "failed"
+                typer.echo(_line(tid, fault), err=True)
+                raise typer.Exit(3)
+            retry_or_exit(fault.what, _line(tid, fault))
             continue
         current.state = "stopped"
         typer.echo(f"forwarded {totals.records} record(s); dead-lettered {totals.dead_lettered}")

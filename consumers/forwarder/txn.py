@@ -37,6 +37,15 @@ from core.logs import get_logger
 
 __all__ = ["Outcome", "Transactions"]
 
+
+def _kafka_error(e: BaseException):
+    """The KafkaError behind ``e`` (a KafkaException, or an exception it caused), else None."""
+    while e is not None:
+        if isinstance(e, KafkaException) and e.args:
+            return e.args[0]
+        e = e.__cause__ or e.__context__
+    return None
+
 log = get_logger("liaison.forwarder")
 
 #: seconds a transactional call may overrun its own timeout before the producer counts as stuck
@@ -103,8 +112,10 @@ class Transactions:
                     break
                 except BufferError:  # the local queue is full: let it drain
                     poll(0.05)
-                except KafkaException as e:
-                    err = e.args[0]
+                except (KafkaException, SystemError) as e:  # SystemError: see _flush
+                    err = _kafka_error(e)
+                    if err is None:
+                        raise
                     kind = classify(err, "producer")
                     if kind == RECORD:
                         return [(i, err)]
@@ -114,10 +125,22 @@ class Transactions:
         return None
 
     def _flush(self, deadline: float) -> str | None:
-        while self.producer.flush(5) > 0:
+        while True:
+            try:
+                if self.producer.flush(5) == 0:
+                    return None
+            except (KafkaException, SystemError) as e:
+                # a fatal error (fenced by a newer instance) surfaces from flush itself, or as a SystemError
+                # raised by the delivery callback that was running when it did (its cause is the KafkaException)
+                err = _kafka_error(e)
+                if err is None:
+                    raise
+                kind = classify(err, "producer")
+                if kind in (FATAL, FINAL):
+                    raise ForwarderFault(kind, "producer", f"flush: {describe(err)}", err) from None
+                return f"flush: {describe(err)}"
             if time.monotonic() > deadline:
                 return f"records not delivered within {self.bound:.0f} s"
-        return None
 
     def _failures(self, result: BatchResult):
         """Failed delivery reports -> (output index, error) when records were refused; else why to retry."""

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from consumers.forwarder import faults
 from consumers.forwarder.codec import InputDecoder
-from consumers.forwarder.faults import ForwarderFault, classify
+from consumers.forwarder.faults import FINAL, ForwarderFault, classify
 from consumers.forwarder.metrics import Current, status
 from consumers.forwarder.pipeline import BatchStats, InRecord, Pipeline, Poison
 from consumers.forwarder.service import Forwarder
@@ -307,3 +307,30 @@ def test_client_errors_are_counted_logged_at_most_twice_a_minute_and_a_fatal_one
     consumer_cb(kerr(KafkaError._FATAL, fatal=True, reason="Static consumer fenced by other consumer"))
     assert errors.fault is not None and errors.fault.kind == "fatal" and errors.fault.client == "consumer"
     assert errors.fault.recoverable and len(logged) == 2 and seen[-1] == ("consumer", "fatal")
+
+
+class FencedAtFlush(FakeProducer):
+    """flush() meets the fatal fence the way librdkafka reports it: a KafkaException set while a delivery
+    callback runs surfaces as a SystemError caused by it (or, without a callback running, as the exception)."""
+
+    def __init__(self, txn_ref, as_system_error: bool):
+        super().__init__(txn_ref)
+        self.as_system_error = as_system_error
+
+    def flush(self, t=0):
+        fenced = KafkaException(kerr(KafkaError._FENCED, fatal=True, reason="fenced by a newer instance"))
+        if not self.as_system_error:
+            raise fenced
+        try:
+            raise fenced
+        except KafkaException as e:
+            raise SystemError("<method 'topic' of 'cimpl.Message' objects> returned a result with an exception set") from e
+
+
+@pytest.mark.parametrize("as_system_error", [False, True])
+def test_a_fence_met_while_flushing_is_a_final_fault_not_a_crash(env, as_system_error):
+    result = pipeline(env).process(records_of(env, simulated(0.5, seed=1)), NOW)
+    t, prod = transactions(lambda ref: FencedAtFlush(ref, as_system_error))
+    with pytest.raises(ForwarderFault) as fault:
+        t.run(result)
+    assert fault.value.kind == FINAL and "flush" in fault.value.what and "commit" not in prod.log
