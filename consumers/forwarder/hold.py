@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consumers.forwarder.records import OutRecord
-from core.topics import HOLD_TOPIC, MAX_HOLD_SECONDS
+from core.topics import HOLD_TOPIC, MAX_HOLD_SECONDS, partner_topic, topic_for
+from schemas import UnknownMessageType
 from release import HEADERS, CompiledPolicy, Envelope, PolicyError
 
 __all__ = ["Held", "HoldError", "check_hold_bound", "held", "hold_key", "hold_record", "released"]
@@ -95,13 +96,31 @@ def held(headers: list[tuple[str, bytes | None]] | None, value: bytes | None) ->
         raise HoldError(f"hold record without header(s) {', '.join(PREFIX + h for h in missing)}")
     try:
         text = {k: v.decode() for k, v in internal.items() if k != "key"}
-        return Held(text["topic"], int(text["due"]), int(text["timestamp"]) if "timestamp" in text else None,
-                    internal.get("key"), value, envelope_headers, text.get("group"), text["source.topic"],
-                    int(text["source.partition"]),
-                    int(text["source.offset"]), text["message_id"], text["type"], text["partner"], text["rule"],
-                    text["policy_version"])
+        h = Held(text["topic"], _int(text, "due", _MAX_MS), _int(text, "timestamp", _MAX_MS) if "timestamp" in text
+                 else None, internal.get("key"), value, envelope_headers, text.get("group"), text["source.topic"],
+                 _int(text, "source.partition", 2**31 - 1), _int(text, "source.offset", 2**63 - 1),
+                 text["message_id"], text["type"], text["partner"], text["rule"], text["policy_version"])
     except (UnicodeDecodeError, ValueError) as e:
         raise HoldError(f"hold record with a malformed header: {e}"[:300]) from None
+    # released only where a release of its type to its partner goes (the header alone is not trusted)
+    try:
+        target = partner_topic(h.partner, topic_for(h.type_name))
+    except UnknownMessageType:
+        raise HoldError(f"hold record of an unknown type {h.type_name[:64]!r}") from None
+    if h.topic != target or not h.partner.isalpha():
+        raise HoldError(f"hold record for {h.partner[:8]!r} names topic {h.topic[:120]!r}, not its partner topic")
+    return h
+
+
+#: latest time a hold header may carry (9999-12-31T23:59:59.999Z: every reader's datetime can hold it)
+_MAX_MS = 253_402_300_799_999
+
+
+def _int(text: dict[str, str], name: str, high: int) -> int:
+    n = int(text[name])
+    if not 0 <= n <= high:
+        raise ValueError(f"{PREFIX}{name} out of range")
+    return n
 
 
 def released(h: Held) -> OutRecord:
