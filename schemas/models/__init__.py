@@ -83,40 +83,8 @@ from schemas.models.messages import (
 from schemas.models.convert import from_avro, model_name, to_avro
 from schemas.models.conformance import check_models_against_schemas, compare_model_to_schema
 
-__all__ = [
-    # enums
-    "Classification",
-    "MissionStatus",
-    "Readiness",
-    "TargetCategory",
-    "AssessedEffect",
-    "SourceType",
-    "SourceReliability",
-    "TrafficKind",
-    "Trend",
-    # shared records
-    "SecurityLabel",
-    "Position",
-    "Area",
-    "TimeWindow",
-    "AltitudeBand",
-    "Waypoint",
-    "Subject",
-    "TrafficCount",
-    # messages
-    "AirMissionPlan",
-    "AirTrack",
-    "MaritimeTrack",
-    "StrikeReport",
-    "GroupLocationReport",
-    "ForeignFighterReport",
-    "LogisticsObservation",
-    "LiaisonMessage",
-    "MODELS",
-    # conversions and checks
-    "to_avro",
-    "from_avro",
-    "model_name",
-    "compare_model_to_schema",
-    "check_models_against_schemas",
-]
+from schemas.models import conformance as _conformance, enums as _enums, messages as _messages, records as _records
+
+#: the names each module exports, plus the conversions (avro_value stays in schemas.models.convert)
+__all__ = [*_enums.__all__, *_records.__all__, *_messages.__all__, "to_avro", "from_avro", "model_name",
+           *_conformance.__all__]
