@@ -67,3 +67,125 @@ def partner_prefix(partner: str) -> str:
 def internal_topic_of_partner_topic(topic: str) -> str:
     """liaison.partner.<code>.<domain>.<type> -> liaison.internal.<domain>.<type>."""
     return INTERNAL_PREFIX + topic.split(".", 3)[3]
+
+
+# --------------------------------------------------------------------------------------------------- give and take
+#
+# A *source* names where a record to decide comes from: our own records by message type ("AirTrack", read from the
+# internal topic of that type), a partner's by "<CODE>/<Type>" ("RUS/AirTrack", read from the partner-origin topic
+# the ingress guard writes). A *recipient* is a partner (ISO alpha-3 code, upper case: "RUS") or one of our
+# components (lower case: "naval", "air", "intel"); each has one policy and its own feed topics.
+
+#: Where a partner publishes to us: liaison.inbound.<code>.<domain>.<type> (the partner's principal WRITEs it).
+INBOUND_PREFIX = "liaison.inbound."
+#: What the ingress guard accepted, relabelled partner-origin: liaison.origin.<code>.<domain>.<type>.
+ORIGIN_PREFIX = "liaison.origin."
+#: What the ingress guard refused, per partner: liaison.quarantine.<code> (original bytes, liaison.quarantine.* headers).
+QUARANTINE_PREFIX = "liaison.quarantine."
+#: Our components' feeds: liaison.component.<name>.<domain>.<type> (and .origin.<code>.<domain>.<type>).
+COMPONENT_PREFIX = "liaison.component."
+#: One audit record per ingress decision (ACCEPT or QUARANTINE).
+INGRESS_AUDIT_TOPIC = "liaison.audit.ingress"
+#: Message ids the ingress guard has seen, per partner (compacted, key "<CODE>/<message_id>").
+SEEN_TOPIC = "liaison.ingress.seen"
+#: The reciprocity ledger's changelog (compacted, key "<CODE>/<category>/<direction>/<hour start ms>").
+LEDGER_TOPIC = "liaison.ledger"
+
+#: Our components, the recipients inside our side.
+COMPONENTS: tuple[str, ...] = ("naval", "air", "intel")
+
+
+def is_partner_code(code: str) -> bool:
+    """A partner code: three upper-case letters (ISO 3166-1 alpha-3)."""
+    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+
+
+def _tail(internal_topic: str) -> str:
+    return internal_topic.removeprefix(INTERNAL_PREFIX)
+
+
+def inbound_topic(partner: str, type_name: str) -> str:
+    """liaison.inbound.<code>.<domain>.<type>: where ``partner`` publishes its records of ``type_name``."""
+    return f"{INBOUND_PREFIX}{partner.lower()}.{_tail(topic_for(type_name))}"
+
+
+def inbound_prefix(partner: str) -> str:
+    return f"{INBOUND_PREFIX}{partner.lower()}."
+
+
+def origin_topic(partner: str, type_name: str) -> str:
+    """liaison.origin.<code>.<domain>.<type>: the partner's records the ingress guard accepted."""
+    return f"{ORIGIN_PREFIX}{partner.lower()}.{_tail(topic_for(type_name))}"
+
+
+def quarantine_topic(partner: str) -> str:
+    return f"{QUARANTINE_PREFIX}{partner.lower()}"
+
+
+def origin_source(partner: str, type_name: str) -> str:
+    """The source key of a partner's records of one type: "RUS/AirTrack"."""
+    return f"{partner.upper()}/{type_name}"
+
+
+def split_source(source: str) -> tuple[str | None, str]:
+    """(origin partner or None for our own records, message type) of a source key."""
+    origin, sep, type_name = source.rpartition("/")
+    return (origin or None) if sep else None, type_name
+
+
+def base_type(source: str) -> str:
+    """The message type of a source key ("RUS/AirTrack" -> "AirTrack")."""
+    return source.rpartition("/")[2]
+
+
+def source_topic(source: str) -> str:
+    """The topic the records of ``source`` are read from: internal, or partner-origin."""
+    origin, type_name = split_source(source)
+    return topic_for(type_name) if origin is None else origin_topic(origin, type_name)
+
+
+def source_of_topic(topic: str) -> str:
+    """Source key of an internal or partner-origin topic (raises UnknownMessageType otherwise)."""
+    if topic.startswith(ORIGIN_PREFIX):
+        code, _, rest = topic.removeprefix(ORIGIN_PREFIX).partition(".")
+        return origin_source(code, type_for_topic(INTERNAL_PREFIX + rest))
+    return type_for_topic(topic)
+
+
+def type_of_inbound_topic(topic: str) -> tuple[str, str]:
+    """(partner code, message type) of liaison.inbound.<code>.<domain>.<type>."""
+    if not topic.startswith(INBOUND_PREFIX):
+        raise UnknownMessageType(f"{topic!r} is not an inbound topic ({INBOUND_PREFIX}<code>.<domain>.<type>)")
+    code, _, rest = topic.removeprefix(INBOUND_PREFIX).partition(".")
+    return code.upper(), type_for_topic(INTERNAL_PREFIX + rest)
+
+
+def recipient_prefix(recipient: str) -> str:
+    """Prefix of every feed topic of a recipient: liaison.partner.<code>. or liaison.component.<name>."""
+    if is_partner_code(recipient):
+        return partner_prefix(recipient)
+    return f"{COMPONENT_PREFIX}{recipient.lower()}."
+
+
+def recipient_topic(recipient: str, source: str) -> str:
+    """The feed topic of ``recipient`` for records of ``source``: liaison.partner.rus.air.track,
+    liaison.component.naval.air.track, liaison.component.naval.origin.rus.air.track (a partner's record),
+    liaison.partner.usa.origin.rus.air.strike-report (third party: only when both policies allow it)."""
+    origin, type_name = split_source(source)
+    middle = "" if origin is None else f"origin.{origin.lower()}."
+    return f"{recipient_prefix(recipient)}{middle}{_tail(topic_for(type_name))}"
+
+
+def source_of_recipient_topic(topic: str) -> tuple[str, str]:
+    """(recipient, source) of a feed topic (the inverse of :func:`recipient_topic`)."""
+    if topic.startswith(PARTNER_PREFIX):
+        code, _, rest = topic.removeprefix(PARTNER_PREFIX).partition(".")
+        recipient = code.upper()
+    elif topic.startswith(COMPONENT_PREFIX):
+        recipient, _, rest = topic.removeprefix(COMPONENT_PREFIX).partition(".")
+    else:
+        raise UnknownMessageType(f"{topic!r} is not a feed topic")
+    if rest.startswith("origin."):
+        code, _, rest = rest.removeprefix("origin.").partition(".")
+        return recipient, origin_source(code, type_for_topic(INTERNAL_PREFIX + rest))
+    return recipient, type_for_topic(INTERNAL_PREFIX + rest)

@@ -54,8 +54,35 @@ class PolicyChecks:
     # -------------------------------------------------------------- policy level
 
     def partner(self, stem: str) -> None:
-        if self.spec.partner != stem:
-            self.problem(("partner",), f"partner {self.spec.partner!r} must equal the file name {stem!r}")
+        key = "partner" if self.spec.is_partner else "component"
+        if self.spec.recipient != stem:
+            self.problem((key,), f"{key} {self.spec.recipient!r} must equal the file name {stem!r}")
+
+    def reciprocity(self) -> None:
+        """A pause names a category of the agreement, at most once, never a safety category."""
+        from schemas.agreement import CATEGORIES, SAFETY_CATEGORIES
+
+        seen: set[str] = set()
+        for index, pause in enumerate(self.spec.reciprocity):
+            loc = ("reciprocity", index, "category")
+            if pause.category not in CATEGORIES:
+                self.problem(loc, f"unknown category {pause.category!r}{_suggest(pause.category, CATEGORIES)}; "
+                                  f"known: {', '.join(CATEGORIES)}")
+            elif pause.category in SAFETY_CATEGORIES:
+                self.problem(loc, f"{pause.category} is safety data (deconfliction): it is never paused")
+            elif pause.category in seen:
+                self.problem(loc, f"{pause.category} paused twice")
+            seen.add(pause.category)
+
+    def onward(self) -> None:
+        """``onward`` names message types this partner sends, and other partners."""
+        for type_name, codes in self.spec.onward.items():
+            if type_name not in schemas.MESSAGE_TYPES:
+                self.problem(("onward", type_name), f"unknown message type {type_name!r}"
+                                                    f"{_suggest(type_name, schemas.MESSAGE_TYPES)}")
+            for n, code in enumerate(codes):
+                if code == self.spec.recipient:
+                    self.problem(("onward", type_name, n), f"{code} is this policy's own partner")
 
     def message_type(self, type_name: str) -> bool:
         if type_name in schemas.MESSAGE_TYPES:
@@ -82,8 +109,9 @@ class PolicyChecks:
     def sets_used(self) -> None:
         # Every set a condition names counts as used, even when that condition has another problem
         # (so a typo in a field path does not also report the set as unused).
-        used = {name for rules in self.spec.rules.values() for rule in rules
-                for cond in rule.when for name in _set_references(cond)}
+        every = [rules for rules in self.spec.rules.values()]
+        every += [rules for types in self.spec.from_partners.values() for rules in types.values()]
+        used = {name for rules in every for rule in rules for cond in rule.when for name in _set_references(cond)}
         for name in self.spec.sets:
             if name not in used:
                 self.problem(("sets", name), f"set {name!r} is defined but no condition uses it")

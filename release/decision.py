@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import schemas
+from schemas.agreement import CATEGORY_OF
 from release.model import CompiledPolicy, Decision
 
 __all__ = ["Decision", "decide", "released_key", "LEVELS"]
@@ -15,10 +16,13 @@ LEVELS: dict[str, int] = {
 }
 
 
-def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy) -> Decision:
-    """Release or withhold ``record`` (a record dict of message type ``type_name``, as fastavro reads it)
-    for ``policy``'s partner. Labels first (ceiling, then REL TO), then the type's rules in order:
-    the first rule whose conditions all hold releases the record with its projection."""
+def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy,
+           paused: Mapping[str, str] | None = None) -> Decision:
+    """Release or withhold ``record`` (a record dict of source ``type_name``: a message type of ours, or
+    "<PARTNER>/<Type>" for a partner's record, as fastavro reads it) for ``policy``'s recipient. Labels first
+    (ceiling, then REL TO), then a reciprocity pause (``paused``: category -> reason, for this recipient, from
+    the ledger; the caller passes it in), then the type's rules in order: the first rule whose conditions all
+    hold releases the record with its projection."""
     try:
         label = record.get("label")
         if not isinstance(label, dict):
@@ -33,6 +37,10 @@ def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy) -> De
             if not isinstance(rel, (list, tuple)) or policy.partner not in rel:
                 return policy.withhold_not_releasable
 
+        if paused:
+            reason = paused.get(CATEGORY_OF.get(type_name.rpartition("/")[2], ""))
+            if reason is not None:
+                return policy.withhold_paused(reason)
         plan = policy.plans.get(type_name)
         if plan is None:
             return policy.withhold_no_rule(type_name)

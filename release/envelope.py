@@ -65,13 +65,13 @@ def envelope(type_name: str, decision: Decision, policy: CompiledPolicy) -> Enve
         plan = policy.envelopes[(type_name, decision.rule)]
     except KeyError:
         raise ValueError(f"{policy.partner} has no rule {decision.rule!r} for {type_name}") from None
-    key = released_key(type_name, view)
+    key = released_key(type_name.rpartition("/")[2], view)
     headers = [("liaison.policy.version", policy.version.encode())]
     label = view.get("label")
     message_id = label.get("message_id") if isinstance(label, dict) else None
     if message_id is not None:
         headers.append(("message_id", str(message_id).encode()))
-    headers.append(("type", type_name.encode()))
+    headers.append(("type", type_name.rpartition("/")[2].encode()))
     return Envelope(key.encode() if key is not None else None, headers, plan.timestamp(view), plan.due(view))
 
 

@@ -88,7 +88,7 @@ def _error(facts: PolicyFacts, problems: list[Problem]) -> PolicyError:
 def _no_timestamp(rf: RuleFacts) -> list[Problem]:
     if rf.timestamp is not None:
         return []
-    default = DEFAULT_TIMESTAMP.get(rf.type_name, "time")
+    default = DEFAULT_TIMESTAMP.get(rf.type_name.rpartition("/")[2], "time")
     return [(rf.loc + ("fields",),
              f"rule {rf.rule_id!r} releases no time of {rf.type_name}: the record timestamp would be the forwarding "
              f"time, which gives the time of the record back; release a time (by default {default} is the record "

@@ -184,7 +184,7 @@ def _timestamp(type_name: str, tree: SchemaNode, rule: Rule, rloc: Loc, released
                problem) -> str | None:
     times = [r.path for r in released.values() if r.unit == "time"]
     if rule.timestamp is None:
-        default = DEFAULT_TIMESTAMP.get(type_name, "time")
+        default = DEFAULT_TIMESTAMP.get(type_name.rpartition("/")[2], "time")
         return default if default in times else (times[0] if times else None)
     loc = rloc + ("timestamp",)
     node = tree.find(rule.timestamp)

@@ -78,7 +78,8 @@ def _shared(ra: Released, rb: Released) -> tuple[float, str] | None:
 def linkable_fields(policies: Mapping[str, CompiledPolicy]) -> dict[tuple[str, str], dict[str, dict[str, LinkableField]]]:
     """Per partner pair ``(a, b)`` (a < b) and per type both release: the fields both partners receive with a
     value that may be unique to the record, by path, each saying whether both policies mark it deliberate."""
-    codes = sorted(code for code, p in policies.items() if p.facts is not None)
+    # partners only: our components are our side (nothing they receive leaves it)
+    codes = sorted(code for code, p in policies.items() if p.facts is not None and p.is_partner)
     out: dict[tuple[str, str], dict[str, dict[str, LinkableField]]] = {}
     for i, a in enumerate(codes):
         for b in codes[i + 1:]:

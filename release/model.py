@@ -18,6 +18,8 @@ from release.spec import CLASSIFICATIONS
 
 __all__ = [
     "PARTNER_NAMESPACE_PREFIX",
+    "COMPONENT_NAMESPACE_PREFIX",
+    "RECIPROCITY_PAUSE",
     "LABEL_CEILING",
     "LABEL_RELEASABILITY",
     "DEFAULT_DENY",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 PARTNER_NAMESPACE_PREFIX = "liaison.bus.partner"
+COMPONENT_NAMESPACE_PREFIX = "liaison.bus.component"
 
 # Rule ids of the decisions without a releasing rule (``release.spec.RESERVED_RULE_IDS`` keeps
 # policy rules from taking them).
@@ -41,6 +44,7 @@ LABEL_RELEASABILITY = "label-releasability"
 DEFAULT_DENY = "default-deny"
 MALFORMED_RECORD = "malformed-record"
 KEY_MISSING = "pseudonymisation-key-missing"
+RECIPROCITY_PAUSE = "reciprocity-pause"
 
 #: Condition check: returns None when the condition holds, else a short text saying why not
 #: (field names, set names and policy constants only, never a value of the record).
@@ -102,8 +106,14 @@ class CompiledPolicy:
     def __init__(self, *, partner: str, version: str, path: Path, ceiling: str, require_releasable_to: bool,
                  sets: dict[str, frozenset[str]], plans: dict[str, TypePlan], derived: dict[str, dict],
                  descriptions: list[dict], pseudonymises: bool, has_key: bool,
-                 facts: Any = None, envelopes: Mapping[tuple[str, str], Any] | None = None):
+                 facts: Any = None, envelopes: Mapping[tuple[str, str], Any] | None = None,
+                 kind: str = "partner", spec: Any = None):
+        #: The recipient: a partner code (RUS) or a component name (naval).
         self.partner = partner
+        #: "partner" or "component".
+        self.kind = kind
+        #: The validated policy file (:class:`release.spec.PolicySpec`): inbound, onward, reciprocity.
+        self.spec = spec
         #: First 16 hex digits of the SHA-256 of the policy file's bytes.
         self.version = version
         self.path = path
@@ -112,13 +122,17 @@ class CompiledPolicy:
         self.ceiling_level = CLASSIFICATIONS.index(ceiling)
         self.require_releasable_to = require_releasable_to
         self.sets = dict(sets)
-        #: Message types this policy has rules for, in the order of :data:`schemas.MESSAGE_TYPES`.
+        #: Message types this policy has rules for (our own records), in the order of :data:`schemas.MESSAGE_TYPES`.
         self.types: tuple[str, ...] = tuple(t for t in schemas.MESSAGE_TYPES if t in plans)
+        #: Every source this policy has rules for: its types, then "<PARTNER>/<Type>" of the partners' records
+        #: (``from_partners``), sorted.
+        self.sources: tuple[str, ...] = self.types + tuple(sorted(s for s in plans if "/" in s))
         #: True when some rule pseudonymises a field (so the partner's key is needed).
         self.pseudonymises = pseudonymises
         #: True when the pseudonymisation key was loaded (or none is needed).
         self.has_key = has_key
-        self.namespace = f"{PARTNER_NAMESPACE_PREFIX}.{partner.lower()}"
+        self.namespace = (f"{PARTNER_NAMESPACE_PREFIX}.{partner.lower()}" if kind == "partner"
+                          else f"{COMPONENT_NAMESPACE_PREFIX}.{partner.lower()}")
         #: Compiled rules by message type (read only).
         self.plans: Mapping[str, TypePlan] = MappingProxyType(dict(plans))
         #: What every rule releases, and how (:class:`release.facts.PolicyFacts`), for the escape-route checks.
@@ -131,6 +145,14 @@ class CompiledPolicy:
 
     def __repr__(self) -> str:
         return f"CompiledPolicy({self.partner}, version={self.version}, types={list(self.types)})"
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind == "partner"
+
+    def withhold_paused(self, reason: str) -> Decision:
+        """The record's category is paused for this partner (``reciprocity:``); ``reason`` says why."""
+        return Decision(self.partner, "WITHHOLD", RECIPROCITY_PAUSE, reason, None)
 
     def derived_schema(self, type_name: str) -> dict[str, Any]:
         """The partner's Avro schema of ``type_name`` (a fresh dict): the internal schema minus every

@@ -31,6 +31,8 @@ __all__ = [
     "Condition",
     "Rule",
     "PolicySpec",
+    "Inbound",
+    "Reciprocity",
     "FIELD_OPERATORS",
 ]
 
@@ -40,6 +42,7 @@ CLASSIFICATIONS: tuple[str, ...] = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL"
 #: Rule ids the decision itself uses; a policy rule may not take them.
 RESERVED_RULE_IDS = frozenset({
     "label-ceiling", "label-releasability", "default-deny", "malformed-record", "pseudonymisation-key-missing",
+    "reciprocity-pause",
 })
 
 ACTION_KINDS = ("keep", "drop", "coarsen", "bucket", "pseudonymise")
@@ -280,12 +283,67 @@ class Rule(_Strict):
         default_factory=list)
 
 
-class PolicySpec(_Strict):
-    """A partner's release policy (one YAML file, ``deploy/policies/<PARTNER>.yaml``)."""
+PartnerCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+ComponentName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9]{1,15}$")]
+ClassificationName = Literal["UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET"]
+TypeRules = dict[StrictStr, Annotated[list[Rule], Field(min_length=1)]]
 
-    partner: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
-    classification_ceiling: Literal["UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET"]
+
+class Inbound(_Strict):
+    """What we accept from a partner (partner policies only): the ingress guard quarantines the rest."""
+
+    #: the highest classification a record of the partner may carry (above: quarantined, label check)
+    classification_ceiling: ClassificationName = "SECRET"
+    #: how far a record's times may lie ahead of our clock, and behind it (label.created_at; a track's time)
+    max_future_s: int = Field(300, ge=0, le=86_400)
+    max_age_s: int = Field(7 * 86_400, ge=60, le=30 * 86_400)
+
+
+class Reciprocity(_Strict):
+    """Pause a category while the partner gives far less than it takes: over ``window`` (day or week),
+    when we gave at least ``min_given`` records and received/given < ``min_ratio``, records of the category
+    are withheld for this partner (rule ``reciprocity-pause``). Safety categories are never paused."""
+
+    category: StrictStr
+    window: Literal["day", "week"] = "week"
+    min_ratio: float = Field(gt=0, le=100)
+    min_given: int = Field(10, ge=1)
+
+
+class PolicySpec(_Strict):
+    """One recipient's release policy (one YAML file, ``deploy/policies/<RECIPIENT>.yaml``): a partner
+    (``partner: RUS``) or one of our components (``component: naval``)."""
+
+    partner: Optional[PartnerCode] = None
+    component: Optional[ComponentName] = None
+    classification_ceiling: ClassificationName
     require_releasable_to: StrictBool = True
     sets: dict[Name, Annotated[list[NonEmptyStr], Field(min_length=1)]] = Field(default_factory=dict)
     label: dict[FieldPath, ActionField]
-    rules: dict[StrictStr, Annotated[list[Rule], Field(min_length=1)]] = Field(default_factory=dict)
+    rules: TypeRules = Field(default_factory=dict)
+    #: rules for the records a partner gave us (partner-origin, accepted by the ingress guard), by partner code;
+    #: in a partner's policy this is the third-party rule, valid only when the origin's policy allows it
+    #: (``onward``) — default: never
+    from_partners: dict[PartnerCode, TypeRules] = Field(default_factory=dict)
+    #: partner policies: which of this partner's records (by type) may go on to which other partners
+    onward: dict[StrictStr, list[PartnerCode]] = Field(default_factory=dict)
+    inbound: Optional[Inbound] = None
+    reciprocity: list[Reciprocity] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_recipient(self) -> PolicySpec:
+        if (self.partner is None) == (self.component is None):
+            raise ValueError("a policy names exactly one recipient: `partner: <ISO alpha-3>` or `component: <name>`")
+        if self.component is not None and (self.onward or self.inbound or self.reciprocity):
+            raise ValueError("`onward`, `inbound` and `reciprocity` are for partner policies: a component sends "
+                             "nothing through the ingress guard")
+        return self
+
+    @property
+    def recipient(self) -> str:
+        """The partner code or component name."""
+        return self.partner if self.partner is not None else self.component  # type: ignore[return-value]
+
+    @property
+    def is_partner(self) -> bool:
+        return self.partner is not None
