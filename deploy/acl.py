@@ -92,6 +92,8 @@ class PerPartner(_Strict):
 
 class AclFile(_Strict):
     per_partner: PerPartner | None = None
+    #: the same for each of our components ({component}: naval, air, intel of deploy/topics.yaml)
+    per_component: PerPartner | None = None
     principals: dict[str, list[Entry]] = {}
 
 
@@ -100,9 +102,15 @@ def _partners_from_topics(topics_file: Path) -> list[str]:
     return [str(p) for p in doc.get("partners") or []]
 
 
-def load_acls(path: Path | None = None, partners: list[str] | None = None) -> set[Acl]:
-    """Every ACL the file declares, the per-partner block expanded for each partner (default: the partners
-    of deploy/topics.yaml next to the file)."""
+def _components_from_topics(topics_file: Path) -> list[str]:
+    doc = yaml.safe_load(topics_file.read_text()) or {}
+    return [str(c) for c in doc.get("components") or []]
+
+
+def load_acls(path: Path | None = None, partners: list[str] | None = None,
+              components: list[str] | None = None) -> set[Acl]:
+    """Every ACL the file declares, the per-partner block expanded for each partner and the per-component block
+    for each component (default: the partners and components of deploy/topics.yaml next to the file)."""
     path = Path(path or get_settings().deploy_dir / "acls.yaml")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -115,6 +123,8 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None) -> se
         raise AclError(f"{path}: not valid YAML: {e}") from None
     if partners is None:
         partners = _partners_from_topics(path.parent / "topics.yaml") if doc.per_partner else []
+    if components is None:
+        components = _components_from_topics(path.parent / "topics.yaml") if doc.per_component else []
     out: set[Acl] = set()
 
     def add(principal: str, entries: list[Entry], where: str) -> None:
@@ -127,7 +137,7 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None) -> se
 
     for principal, entries in doc.principals.items():
         if "{" in principal:
-            raise AclError(f"{path}: principals.{principal}: placeholders belong in per_partner")
+            raise AclError(f"{path}: principals.{principal}: placeholders belong in per_partner or per_component")
         add(principal, entries, f"principals.{principal}")
     if doc.per_partner:
         for code in partners:
@@ -136,9 +146,16 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None) -> se
             entries = [e.model_copy(update={r: sub(getattr(e, r)) for r in RESOURCES if getattr(e, r)})
                        for e in doc.per_partner.allow]
             add(sub(doc.per_partner.principal), entries, "per_partner")
+    if doc.per_component:
+        for name in components:
+            sub = lambda s: s.replace("{component}", name.lower())  # noqa: E731
+            entries = [e.model_copy(update={r: sub(getattr(e, r)) for r in RESOURCES if getattr(e, r)})
+                       for e in doc.per_component.allow]
+            add(sub(doc.per_component.principal), entries, "per_component")
     for acl in out:
         if "{" in acl.name or "{" in acl.principal:
-            raise AclError(f"{path}: unknown placeholder in {acl}; only {{partner}} in per_partner")
+            raise AclError(f"{path}: unknown placeholder in {acl}; only {{partner}} in per_partner, {{component}} "
+                           f"in per_component")
     return out
 
 

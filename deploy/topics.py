@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core import kafka
 from core.settings import get_settings
-from core.topics import partner_topic
+from core.topics import (inbound_topic, origin_source, origin_topic, partner_topic, quarantine_topic,
+                         recipient_topic, type_for_topic)
 
 
 class _Strict(BaseModel):
@@ -41,10 +43,26 @@ class TopicEntry(_Strict):
     max_message_bytes: int | None = Field(None, ge=1024)
 
 
+class InboundDefaults(_Strict):
+    partitions: int = Field(3, ge=1)
+    max_message_bytes: int = Field(131072, ge=1024)
+
+
+class ThirdParty(_Strict):
+    """Feeds of one partner's records to another partner (liaison.partner.<partner>.origin.<origin>.*): only
+    when both policies allow it (the third-party rule); none by default."""
+
+    partner: str = Field(pattern=r"^[A-Z]{3}$")
+    origin: str = Field(pattern=r"^[A-Z]{3}$")
+
+
 class TopicsFile(_Strict):
     defaults: Defaults = Defaults()
     internal: list[TopicEntry] = []
     partners: list[str] = []
+    inbound: InboundDefaults = InboundDefaults()
+    components: list[str] = []
+    third_party: list[ThirdParty] = []
     topics: list[TopicEntry] = []
 
 
@@ -88,6 +106,22 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
     out = [spec(t) for t in doc.internal]
     for p in doc.partners:  # a partner feed mirrors its internal topic's partitions; its size limit is the default
         out += [spec(t, partner_topic(p, t.name)) for t in doc.internal]
+    inbound = TopicEntry(name="inbound", partitions=doc.inbound.partitions)
+    for p in doc.partners:  # what the partner sends (bounded by the broker), what the guard accepted, refused
+        for t in doc.internal:
+            type_name = type_for_topic(t.name)
+            out.append(dataclasses.replace(spec(inbound, inbound_topic(p, type_name)),
+                                           max_message_bytes=doc.inbound.max_message_bytes))
+            out.append(spec(inbound, origin_topic(p, type_name)))
+        out.append(spec(inbound, quarantine_topic(p)))
+    for c in doc.components:  # a component feed mirrors the partitions of its source topic
+        for t in doc.internal:
+            type_name = type_for_topic(t.name)
+            out.append(spec(t, recipient_topic(c, type_name)))
+            out += [spec(inbound, recipient_topic(c, origin_source(p, type_name))) for p in doc.partners]
+    for tp in doc.third_party:
+        out += [spec(inbound, recipient_topic(tp.partner, origin_source(tp.origin, type_for_topic(t.name))))
+                for t in doc.internal]
     out += [spec(t) for t in doc.topics]
     names = [t.name for t in out]
     dupes = {n for n in names if names.count(n) > 1}

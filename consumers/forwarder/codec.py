@@ -21,7 +21,9 @@ import schemas
 
 from consumers.forwarder.schema_cache import canonical
 from core import serde
-from core.topics import topic_for
+from core.topics import ORIGIN_PREFIX, is_partner_code, origin_source, source_of_topic, topic_for
+
+from release.exchange import ORIGIN_NAMESPACE_PREFIX as ORIGIN_NAMESPACE
 from schemas.models import from_avro
 
 AUDIT_SCHEMA_PATH = Path(schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
@@ -76,6 +78,9 @@ class InputDecoder:
         self._by_id: dict[int, tuple[str, Any, Any]] = {}
         self._unknown: dict[int, tuple[float, str]] = {}
         self._expected = {topic_for(t): t for t in schemas.MESSAGE_TYPES}
+        #: source "<PARTNER>/<Type>" -> its partner-origin schema in force (release.exchange.origin_schema): the
+        #: reader of partner-origin records (the service sets it from the policies, at start and at reload)
+        self.origin_schemas: dict[str, dict] = {}
         #: ids the registry is known to hold (registered by this forwarder): the readiness probe of a 404
         self.known_ids: set[int] = set()
         self._failures = 0
@@ -191,7 +196,10 @@ class InputDecoder:
             raise DecodeError("schema", f"schema id {schema_id} is not JSON") from None
         name = doc.get("name", "") if isinstance(doc, dict) else ""
         type_name = name.rsplit(".", 1)[-1]
-        if type_name not in schemas.MESSAGE_TYPES or doc.get("namespace", "liaison.bus") != schemas.NAMESPACE:
+        namespace = doc.get("namespace", "liaison.bus") if isinstance(doc, dict) else ""
+        origin = namespace.removeprefix(ORIGIN_NAMESPACE + ".") if namespace.startswith(ORIGIN_NAMESPACE + ".") else None
+        if type_name not in schemas.MESSAGE_TYPES or (namespace != schemas.NAMESPACE and not (
+                origin and is_partner_code(origin.upper()) and origin.islower())):
             raise DecodeError("schema", f"schema id {schema_id} is {name or 'not a record'}, not a liaison message "
                                         f"type")
         try:
@@ -199,6 +207,12 @@ class InputDecoder:
         except Exception as e:  # noqa: BLE001 - fastavro raises many kinds on a schema it cannot parse
             raise DecodeError("schema", f"schema id {schema_id} does not parse ({type(e).__name__}: {e})"[:300]) \
                 from None
+        if origin is not None:  # a partner's record as the ingress guard wrote it: its partner-origin schema
+            source = origin_source(origin.upper(), type_name)
+            reader_doc = self.origin_schemas.get(source)
+            if reader_doc is None or _shape(doc) == _shape(reader_doc):
+                return source, writer, None
+            return source, writer, fastavro.parse_schema(reader_doc)
         reader = schemas.parsed_schema(type_name)
         # Registries may return the schema compacted (no docs, another layout): decode with the writer alone
         # when it is our reader schema up to docs; otherwise let fastavro resolve writer -> reader.
@@ -212,6 +226,11 @@ class InputDecoder:
             raise DecodeError("framing", str(e)) from None
         type_name, writer, reader = self._writer(schema_id)
         expected = self._expected.get(topic)
+        if expected is None and topic.startswith(ORIGIN_PREFIX):
+            try:
+                expected = source_of_topic(topic)
+            except schemas.UnknownMessageType:
+                raise DecodeError("schema", f"{topic} is not a partner-origin topic of a known type") from None
         if expected is not None and expected != type_name:
             raise DecodeError("schema", f"{type_name} record on {topic}, which carries {expected}")
         buf = io.BytesIO(body)
@@ -223,7 +242,7 @@ class InputDecoder:
         rest = len(body) - buf.tell()
         if rest:
             raise DecodeError("avro", f"{rest} trailing byte(s) after the Avro record (schema id {schema_id})")
-        if self._validate:
+        if self._validate and "/" not in type_name:  # partner-origin records: the ingress guard validated them
             try:
                 from_avro(type_name, record)
             except ValueError as e:  # pydantic.ValidationError is a ValueError
@@ -282,7 +301,7 @@ class AuditEncoder:
     built from cached pieces: the audit is written for every (input, partner) on the hot path."""
 
     FIELDS = ("input_topic", "input_partition", "input_offset", "message_id", "message_type", "partner", "decision",
-              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at")
+              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at", "bytes")
     MAX_CACHE = 20000
 
     def __init__(self, schema_id: int, schema: dict):
@@ -300,7 +319,7 @@ class AuditEncoder:
 
     def encode(self, topic: str, partition: int, offset: int, message_id: str | None, message_type: str | None,
                partner: str, decision: str, rule: str, reason: str, policy_version: str, output_topic: str | None,
-               decided_at: int, forwarder: str, due_at: int | None = None) -> bytes:
+               decided_at: int, forwarder: str, due_at: int | None = None, size: int | None = None) -> bytes:
         head = self._heads.get(topic)
         if head is None:
             head = self._heads[topic] = self._header + _string(topic)
@@ -318,5 +337,6 @@ class AuditEncoder:
             self._end_key = (decided_at, forwarder)
             self._end = _zigzag(decided_at) + _string(forwarder)
         due = b"\x00" if due_at is None else b"\x02" + _zigzag(due_at)
+        n = b"\x00" if size is None else b"\x02" + _zigzag(size)
         return b"".join((head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, tail, self._end,
-                         due))
+                         due, n))

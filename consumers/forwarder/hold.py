@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consumers.forwarder.records import OutRecord
-from core.topics import HOLD_TOPIC, MAX_HOLD_SECONDS, partner_topic, topic_for
+from core.topics import HOLD_TOPIC, MAX_HOLD_SECONDS, is_partner_code, recipient_topic, split_source
 from schemas import UnknownMessageType
 from release import HEADERS, CompiledPolicy, Envelope, PolicyError
 
@@ -102,12 +102,15 @@ def held(headers: list[tuple[str, bytes | None]] | None, value: bytes | None) ->
                  text["message_id"], text["type"], text["partner"], text["rule"], text["policy_version"])
     except (UnicodeDecodeError, ValueError) as e:
         raise HoldError(f"hold record with a malformed header: {e}"[:300]) from None
-    # released only where a release of its type to its partner goes (the header alone is not trusted)
+    # released only where a release of its source (type, or partner/type) to its recipient goes (the header alone
+    # is not trusted)
     try:
-        target = partner_topic(h.partner, topic_for(h.type_name))
+        target = recipient_topic(h.partner, h.type_name)
     except UnknownMessageType:
         raise HoldError(f"hold record of an unknown type {h.type_name[:64]!r}") from None
-    if h.topic != target or not h.partner.isalpha():
+    origin = split_source(h.type_name)[0]
+    if (h.topic != target or not h.partner.isalpha() or len(h.partner) > 16
+            or (origin is not None and not is_partner_code(origin))):
         raise HoldError(f"hold record for {h.partner[:8]!r} names topic {h.topic[:120]!r}, not its partner topic")
     return h
 

@@ -41,8 +41,8 @@ from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder, R
 from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
 from consumers.forwarder.records import Headers, InRecord, OutRecord, Poison, PoisonSet
 from core.serde import Encoder
-from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS, PARTNER_PREFIX, partner_topic,
-                         topic_for)
+from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS,
+                         PARTNER_PREFIX, recipient_topic)
 from release import CompiledPolicy, decide, envelope
 
 __all__ = ["BatchResult", "BatchStats", "EncoderFactory", "Headers", "InRecord", "OutRecord", "PartnerPlan",
@@ -138,7 +138,7 @@ class BatchResult:
 
     @property
     def views(self) -> list[OutRecord]:
-        return [o for o in self.outputs if o.topic.startswith(PARTNER_PREFIX)]
+        return [o for o in self.outputs if o.topic.startswith((PARTNER_PREFIX, COMPONENT_PREFIX))]
 
     @property
     def audits(self) -> list[OutRecord]:
@@ -158,7 +158,8 @@ class BatchResult:
 
 @dataclass
 class PartnerPlan:
-    """One partner's compiled policy, its topics and the encoders of its derived schemas."""
+    """One recipient's compiled policy (a partner or a component), its feed topic and the encoder of its derived
+    schema per source (a type of ours, or "<PARTNER>/<Type>")."""
 
     policy: CompiledPolicy
     topics: dict[str, str]
@@ -171,16 +172,16 @@ EncoderFactory = Callable[[str, dict], Encoder]
 
 
 def build_plans(policies: dict[str, CompiledPolicy], encoder_for: EncoderFactory) -> dict[str, PartnerPlan]:
-    """Partner code -> plan, in partner order; at start and at reload alike. A policy with a bucket longer than
+    """Recipient -> plan, in recipient order; at start and at reload alike. A policy with a bucket longer than
     the forwarder holds a release (:data:`core.topics.MAX_HOLD_SECONDS`) is refused (PolicyError)."""
     check_hold_bound(policies)
     plans = {}
     for code, policy in sorted(policies.items()):
         topics, encoders = {}, {}
-        for type_name in policy.types:
-            topic = partner_topic(code, topic_for(type_name))
-            topics[type_name] = topic
-            encoders[type_name] = encoder_for(topic, policy.derived_schema(type_name))
+        for source in policy.sources:
+            topic = recipient_topic(code, source)
+            topics[source] = topic
+            encoders[source] = encoder_for(topic, policy.derived_schema(source))
         plans[code] = PartnerPlan(policy, topics, encoders, (VERSION_HEADER, policy.version.encode()))
     return plans
 
@@ -201,9 +202,11 @@ class Pipeline:
         self.forwarder = forwarder
         self.group = group
 
-    def process(self, batch: Iterable[InRecord], now_ms: int, poison: PoisonSet | None = None) -> BatchResult:
+    def process(self, batch: Iterable[InRecord], now_ms: int, poison: PoisonSet | None = None,
+                paused: dict[str, dict[str, str]] | None = None) -> BatchResult:
         """``poison``: consumed records the service could not produce the outputs of (by topic, partition,
-        offset): each is dead-lettered with its stage and error instead of being decided again."""
+        offset): each is dead-lettered with its stage and error instead of being decided again. ``paused``:
+        recipient -> category -> reason, the reciprocity pauses in force (from the ledger), for the whole batch."""
         result = BatchResult()
         partners = list(self.plans.items())  # one set of plans for the whole batch
         decode = self.decoder.decode
@@ -240,13 +243,13 @@ class Pipeline:
             offsets[tp] = rec.offset + 1
             stats.records += 1
             try:
-                self._release(rec, type_name, record, partners, now_ms, result)
+                self._release(rec, type_name, record, partners, now_ms, result, paused)
             except _EncodeFailure as e:  # a released view its derived schema cannot encode: no partner gets it
                 self._dead_letter(rec, DecodeError("encode", str(e)[:500]), partners, now_ms, result)
         return result
 
     def _release(self, rec: InRecord, type_name: str, record: dict, partners: list[tuple[str, PartnerPlan]],
-                 now_ms: int, result: BatchResult) -> None:
+                 now_ms: int, result: BatchResult, paused: dict[str, dict[str, str]] | None = None) -> None:
         """Every partner's decision on one decoded record: its view (to the partner, or held) and its audit."""
         message_id = str(record["label"]["message_id"])
         mid = message_id.encode()
@@ -255,8 +258,8 @@ class Pipeline:
         decided = []  # counted once every partner's outputs are made
         audit = self.audit.encode
         for code, plan in partners:
-            d = decide(type_name, record, plan.policy)
-            decision, rule, reason, out_topic, due = d.decision, d.rule, d.reason, None, None
+            d = decide(type_name, record, plan.policy, paused.get(code) if paused else None)
+            decision, rule, reason, out_topic, due, size = d.decision, d.rule, d.reason, None, None, None
             if d.released is not None:
                 env = envelope(type_name, d, plan.policy)
                 out_topic = plan.topics[type_name]
@@ -266,10 +269,11 @@ class Pipeline:
                     del result.outputs[start:]  # the input is dead-lettered for every partner instead
                     raise _EncodeFailure(f"{code} view of {type_name} does not encode with its derived schema "
                                          f"({type(e).__name__}: {e})") from None
+                size = len(value)
                 if env.due_ms is None or env.due_ms <= now_ms:
                     emit(OutRecord(out_topic, env.key, value, env.headers, env.timestamp_ms))
                 elif env.due_ms - now_ms > MAX_HOLD_MS:
-                    decision, rule, out_topic = "WITHHOLD", "hold-bound", None
+                    decision, rule, out_topic, size = "WITHHOLD", "hold-bound", None, None
                     reason = (f"{type_name}: due {_iso(env.due_ms)}, more than {MAX_HOLD_SECONDS} s ahead: longer "
                               f"than a release is held")
                 else:
@@ -280,7 +284,7 @@ class Pipeline:
             decided.append((code, type_name, decision))
             emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
                                                    decision, rule, reason, plan.policy.version, out_topic,
-                                                   now_ms, self.forwarder, due), None))
+                                                   now_ms, self.forwarder, due, size), None))
         counts = result.stats.counts
         for key in decided:
             counts[key] += 1
@@ -310,12 +314,13 @@ class Pipeline:
             result.offsets.setdefault(tp, rec.offset)
             return
         result.offsets[tp] = rec.offset + 1
-        result.outputs.append(released(h))
+        out = released(h)
+        result.outputs.append(out)
         result.stats.counts[(h.partner, h.type_name, "RELEASED")] += 1
         result.outputs.append(OutRecord(AUDIT_TOPIC, h.message_id.encode(), self.audit.encode(
             h.source_topic, h.source_partition, h.source_offset, h.message_id, h.type_name, h.partner, "RELEASED",
             h.rule, f"{h.type_name}: released from {HOLD_TOPIC} by rule {h.rule}, its time buckets ended",
-            h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms), None))
+            h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms, len(out.value or b"")), None))
 
     def _dead_letter(self, rec: InRecord, error: DecodeError, partners: list[tuple[str, PartnerPlan]],
                      now_ms: int, result: BatchResult, by_reference: bool = False) -> None:

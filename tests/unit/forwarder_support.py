@@ -148,7 +148,7 @@ def expected_outputs(env: Env, rec: InRecord) -> list[OutRecord]:
     for code in sorted(env.policies):
         policy = env.policies[code]
         d = decide(type_name, record, policy)
-        out_topic = None
+        out_topic, size = None, None
         if d.released is not None:
             out_topic = partner_topic(code, rec.topic)
             schema = policy.derived_schema(type_name)
@@ -159,13 +159,14 @@ def expected_outputs(env: Env, rec: InRecord) -> list[OutRecord]:
             if "message_id" in d.released["label"]:
                 headers.append(("message_id", mid.encode()))
             headers.append(("type", type_name.encode()))
-            out.append(OutRecord(out_topic, key.encode() if key else None,
-                                 serde.frame(view_id, write(schema, d.released)), headers,
+            value = serde.frame(view_id, write(schema, d.released))
+            size = len(value)
+            out.append(OutRecord(out_topic, key.encode() if key else None, value, headers,
                                  envelope(type_name, d, policy).timestamp_ms))
         audit = dict(input_topic=rec.topic, input_partition=rec.partition, input_offset=rec.offset, message_id=mid,
                      message_type=type_name, partner=code, decision=d.decision, rule=d.rule, reason=d.reason,
                      policy_version=policy.version, output_topic=out_topic, decided_at=NOW, forwarder=FORWARDER,
-                     due_at=None)
+                     due_at=None, bytes=size)
         out.append(OutRecord(AUDIT_TOPIC, mid.encode(), serde.frame(env.audit.schema_id, write(audit_schema(), audit)),
                              None))
     return out

@@ -20,7 +20,8 @@ def of(acls, principal):
 
 
 def test_every_principal_of_the_brief_is_declared_and_no_super_user(declared):
-    assert principals(declared) == ["forwarder", "lag-monitor", "partner-rus", "partner-usa", "producer-air",
+    assert principals(declared) == ["component-air", "component-intel", "component-naval", "forwarder", "ingress",
+                                    "lag-monitor", "ledger", "partner-rus", "partner-usa", "producer-air",
                                     "producer-intel", "producer-naval", "registry"]
     assert all(a.permission == "ALLOW" and a.host == "*" for a in declared)
 
@@ -32,10 +33,35 @@ def test_a_partner_reads_its_own_prefix_and_nothing_else(declared, code, other):
         Acl(f"partner-{code}", "topic", f"liaison.partner.{code}.", "prefixed", "READ"),
         Acl(f"partner-{code}", "topic", f"liaison.partner.{code}.", "prefixed", "DESCRIBE"),
         Acl(f"partner-{code}", "group", f"liaison.partner.{code}.", "prefixed", "READ"),
+        # what it sends us: its own inbound topics, nothing else
+        Acl(f"partner-{code}", "topic", f"liaison.inbound.{code}.", "prefixed", "WRITE"),
+        Acl(f"partner-{code}", "topic", f"liaison.inbound.{code}.", "prefixed", "DESCRIBE"),
     }
     # the trailing dot matters: liaison.partner.rus. never matches liaison.partner.rusX...
     assert all(a.name.endswith(".") for a in mine)
     assert not any(other in a.name or "internal" in a.name for a in mine)
+
+
+@pytest.mark.parametrize("name", ["naval", "air", "intel"])
+def test_a_component_reads_its_own_feed_and_nothing_else(declared, name):
+    assert of(declared, f"component-{name}") == {
+        Acl(f"component-{name}", "topic", f"liaison.component.{name}.", "prefixed", "READ"),
+        Acl(f"component-{name}", "topic", f"liaison.component.{name}.", "prefixed", "DESCRIBE"),
+        Acl(f"component-{name}", "group", f"liaison.component.{name}.", "prefixed", "READ"),
+    }
+
+
+def test_who_writes_inbound_origin_and_quarantine(declared):
+    def writers(prefix):
+        return {(a.principal, a.name) for a in declared if a.operation == "WRITE" and a.resource == "topic"
+                and (a.name.startswith(prefix) or prefix.startswith(a.name))}
+    assert writers("liaison.inbound.") == {("partner-rus", "liaison.inbound.rus."),
+                                           ("partner-usa", "liaison.inbound.usa.")}
+    assert writers("liaison.origin.") == {("ingress", "liaison.origin.")}
+    assert writers("liaison.quarantine.") == {("ingress", "liaison.quarantine.")}
+    assert writers("liaison.component.") == {("forwarder", "liaison.component.")}
+    assert {a.principal for a in declared if a.operation == "READ" and a.resource == "topic"
+            and a.name.startswith("liaison.inbound")} == {"ingress"}
 
 
 def test_only_a_components_producer_and_nobody_else_writes_its_internal_topics(declared):
@@ -47,17 +73,19 @@ def test_only_a_components_producer_and_nobody_else_writes_its_internal_topics(d
 
 def test_only_the_forwarder_writes_partner_audit_dead_letter_and_hold_topics(declared):
     writers = {(a.principal, a.name, a.pattern) for a in declared if a.operation == "WRITE"
-               and not a.name.startswith("liaison.internal") and a.resource == "topic"
-               and a.name.startswith("liaison")}
+               and not a.name.startswith(("liaison.internal", "liaison.inbound", "liaison.origin", "liaison.quarantine",
+                                          "liaison.ingress", "liaison.audit.ingress", "liaison.ledger"))
+               and a.resource == "topic" and a.name.startswith("liaison")}
     assert writers == {("forwarder", "liaison.partner.", "prefixed"),
+                       ("forwarder", "liaison.component.", "prefixed"),
                        ("forwarder", "liaison.audit.decisions", "literal"),
                        ("forwarder", "liaison.deadletter", "literal"),
                        ("forwarder", "liaison.hold", "literal")}
     fwd = of(declared, "forwarder")
     assert Acl("forwarder", "transactional_id", "liaison-forwarder-", "prefixed", "WRITE") in fwd
     assert Acl("forwarder", "group", "liaison-forwarder", "prefixed", "READ") in fwd
-    assert {a.name for a in fwd if a.operation == "READ" and a.resource == "topic"} == {"liaison.internal.",
-                                                                                         "liaison.hold"}
+    assert {a.name for a in fwd if a.operation == "READ" and a.resource == "topic"} == {
+        "liaison.internal.", "liaison.origin.", "liaison.hold", "liaison.ledger"}
     # nobody else touches the hold topic: it holds released views not yet due
     assert {a.principal for a in declared if a.resource == "topic" and "liaison.hold".startswith(a.name)
             and a.operation != "DESCRIBE"} == {"forwarder"}

@@ -24,21 +24,21 @@ def test_audit_encoder_is_byte_identical_to_fastavro():
              message_id="5b1f3c1e-0000-4000-8000-000000000001", message_type="AirTrack", partner="RUS",
              decision="RELEASE", rule="rus-air-track", reason="released by rus-air-track", policy_version="abc123",
              output_topic="liaison.partner.rus.air.track", decided_at=1795454354805, forwarder="liaison-forwarder-a",
-             due_at=None),
+             due_at=None, bytes=312),
         dict(input_topic="liaison.internal.intel.group-location", input_partition=0, input_offset=0,
              message_id=None, message_type=None, partner="USA", decision="DEAD_LETTER", rule="dead-letter",
              reason="framing: magic byte is 0x07 — ünïcode", policy_version="v", output_topic=None,
-             decided_at=0, forwarder="f", due_at=None),
+             decided_at=0, forwarder="f", due_at=None, bytes=None),
         dict(input_topic="liaison.internal.air.strike-report", input_partition=2, input_offset=77,
              message_id="5b1f3c1e-0000-4000-8000-000000000002", message_type="StrikeReport", partner="RUS",
              decision="HELD", rule="rus-strike-designated", reason="held", policy_version="abc123",
              output_topic="liaison.partner.rus.air.strike-report", decided_at=1795454354805,
-             forwarder="liaison-forwarder-a", due_at=1795456800000),
+             forwarder="liaison-forwarder-a", due_at=1795456800000, bytes=2**40),
         dict(input_topic="liaison.internal.air.strike-report", input_partition=2, input_offset=77,
              message_id="5b1f3c1e-0000-4000-8000-000000000002", message_type="StrikeReport", partner="RUS",
              decision="RELEASED", rule="rus-strike-designated", reason="released", policy_version="abc123",
              output_topic="liaison.partner.rus.air.strike-report", decided_at=1795456800412,
-             forwarder="liaison-forwarder-b", due_at=1795456800000),
+             forwarder="liaison-forwarder-b", due_at=1795456800000, bytes=0),
     ]
     for _ in range(2):  # second pass exercises the caches
         for r in records:
@@ -50,9 +50,9 @@ def test_audit_encoder_is_byte_identical_to_fastavro():
             due = back.pop("due_at")
             assert (None if due is None else int(due.timestamp() * 1000)) == r["due_at"]
             assert back == {k: v for k, v in r.items() if k not in ("decided_at", "due_at")}
-    # the defaulted argument: no due time
-    r = records[0]
-    assert enc.encode(*list(r.values())[:-1]) == enc.encode(*r.values())
+    # the defaulted arguments: no due time, no size
+    r = records[1]
+    assert enc.encode(*list(r.values())[:-2]) == enc.encode(*r.values())
 
 
 def test_audit_schema_reads_every_released_version():

@@ -180,7 +180,7 @@ def test_a_due_hold_record_is_released_with_exactly_its_envelope_and_a_released_
         message_type="StrikeReport", partner="RUS", decision="RELEASED", rule=d.rule,
         reason=f"StrikeReport: released from {HOLD_TOPIC} by rule {d.rule}, its time buckets ended",
         policy_version=policy.version, output_topic=STRIKE_TOPIC, decided_at=DUE + 250, forwarder=FORWARDER,
-        due_at=DUE)
+        due_at=DUE, bytes=len(hold.value))
     assert result.offsets == {(HOLD_TOPIC, 3): 13} and result.pauses == {}
     assert result.stats.records == 0 and result.stats.released_from_hold == 1
     assert result.stats.counts == Counter({("RUS", "StrikeReport", "RELEASED"): 1})

@@ -178,7 +178,7 @@ def test_dead_letters_keep_the_original_bytes_and_say_where_decoding_failed(env,
         dict(input_topic=pill.topic, input_partition=4, input_offset=77, message_id=None, message_type=None,
              partner=code, decision="DEAD_LETTER", rule="dead-letter", reason=f"{stage}: {error}"[:500],
              policy_version=env.policies[code].version, output_topic=DEADLETTER_TOPIC, decided_at=NOW,
-             forwarder=FORWARDER, due_at=None) for code in sorted(env.plans)]
+             forwarder=FORWARDER, due_at=None, bytes=None) for code in sorted(env.plans)]
     assert result.stats.dead_lettered == 1 and result.stats.records == 3
     assert {code: result.stats.counts[(code, "?", "DEAD_LETTER")] for code in env.plans} == {c: 1 for c in env.plans}
     assert result.offsets[(pill.topic, 4)] == 78
