@@ -27,8 +27,9 @@ import schemas
 from schemas.compat import explain
 
 from core import serde
-from core.topics import AUDIT_TOPIC, partner_topic, topic_for
+from core.topics import AUDIT_TOPIC, INGRESS_AUDIT_TOPIC, inbound_topic, origin_topic, recipient_topic, topic_for
 from release import load_policies
+from release.exchange import exchanged_types, inbound_schema, origin_schema
 
 LEVEL = "BACKWARD_TRANSITIVE"
 RULE = "BACKWARD_TRANSITIVE: the new schema must read records written with every released version"
@@ -47,7 +48,7 @@ class SubjectSpec:
     """One subject the project registers, and the working-tree schema text it must hold."""
 
     subject: str
-    kind: str  # internal | audit | partner
+    kind: str  # internal | audit | partner | component | inbound | origin
     text: str
 
 
@@ -55,16 +56,34 @@ def audit_schema_path(root: Path | None = None) -> Path:
     return (root or schemas.SCHEMA_DIR) / "audit" / "DecisionAudit.avsc"
 
 
+def ingress_audit_schema_path(root: Path | None = None) -> Path:
+    return (root or schemas.SCHEMA_DIR) / "audit" / "IngressAudit.avsc"
+
+
 def subjects(root: Path | None = None, policies_dir: Path | None = None) -> list[SubjectSpec]:
-    """Every subject the project registers: internal, audit, and each partner's derived schemas."""
+    """Every subject the project registers: internal, the two audits, each recipient's derived schemas (partner
+    and component feeds, by source), and per partner its inbound (what it sends us) and partner-origin (what the
+    ingress guard accepted) schemas (:mod:`release.exchange`)."""
     root = root or schemas.SCHEMA_DIR
     out = [SubjectSpec(subject_for(n), "internal", (root / f"{n}.avsc").read_text()) for n in schemas.MESSAGE_TYPES]
     out.append(SubjectSpec(serde.value_subject(AUDIT_TOPIC), "audit", audit_schema_path(root).read_text()))
+    out.append(SubjectSpec(serde.value_subject(INGRESS_AUDIT_TOPIC), "audit",
+                           ingress_audit_schema_path(root).read_text()))
     policies_dir = policies_dir or _default_policies_dir()
+
+    def text(schema: dict) -> str:
+        return json.dumps(schema, indent=2) + "\n"
+
     for code, policy in sorted(load_policies(policies_dir).items()):
-        for type_name in policy.types:
-            out.append(SubjectSpec(serde.value_subject(partner_topic(code, topic_for(type_name))), "partner",
-                                   json.dumps(policy.derived_schema(type_name), indent=2) + "\n"))
+        kind = "partner" if policy.is_partner else "component"
+        for source in policy.sources:
+            out.append(SubjectSpec(serde.value_subject(recipient_topic(code, source)), kind,
+                                   text(policy.derived_schema(source))))
+        for type_name in exchanged_types(policy):
+            out.append(SubjectSpec(serde.value_subject(inbound_topic(code, type_name)), "inbound",
+                                   text(inbound_schema(policy, type_name))))
+            out.append(SubjectSpec(serde.value_subject(origin_topic(code, type_name)), "origin",
+                                   text(origin_schema(policy, type_name))))
     return out
 
 
