@@ -17,6 +17,12 @@ pytestmark = pytest.mark.unit
 RUS = "liaison.partner.rus.air.track-value"
 USA = "liaison.partner.usa.air.track-value"
 INTERNAL = "liaison.internal.air.track-value"
+RUS_IN = "liaison.inbound.rus.air.track-value"
+USA_IN = "liaison.inbound.usa.air.track-value"
+NAVAL = "liaison.component.naval.air.track-value"
+NAVAL_ORIGIN = "liaison.component.naval.origin.rus.air.track-value"
+AIR = "liaison.component.air.naval.track-value"
+ORIGIN = "liaison.origin.rus.air.track-value"
 
 
 def allowed(principal, method, path, query=()):
@@ -136,6 +142,119 @@ def test_own_subject_and_filters():
     assert not policy.owns_schema("partner-usa", versions)
 
 
+# ------------------------------------------------------------------------ inbound subjects, component principals
+
+#: Every path a recipient may read, for one of its subjects S: (path, schema id check, filter).
+def _reads(subject):
+    return [
+        (f"/subjects/{subject}/versions", None, None),
+        (f"/subjects/{subject}/versions/latest", None, None),
+        (f"/subjects/{subject}/versions/1", None, None),
+        (f"/subjects/{subject}/versions/-1/schema", None, None),
+        (f"/config/{subject}", None, None),
+    ]
+
+
+@pytest.mark.parametrize("path,schema_id,filt", _reads(RUS_IN) + _reads("liaison.inbound.rus.intel.foreign-fighter-value"))
+def test_a_partner_reads_its_own_inbound_subjects(path, schema_id, filt):
+    """The exchange format of what it sends us: a partner's publisher looks up the inbound schema's id."""
+    d = authorize("partner-rus", "GET", API_PREFIX + path)
+    assert d.allow, d.reason
+    assert d.schema_id == schema_id and d.filter == filt
+
+
+@pytest.mark.parametrize("method,path", [
+    # another partner's inbound subjects, the partner-origin subjects (what the guard accepted), component feeds
+    ("GET", f"/subjects/{USA_IN}/versions/latest"),
+    ("GET", f"/config/{USA_IN}"),
+    ("GET", f"/subjects/{ORIGIN}/versions/latest"),
+    ("GET", f"/subjects/{NAVAL}/versions/latest"),
+    ("GET", f"/subjects/{NAVAL_ORIGIN}/versions/latest"),
+    # prefixes that only look like its own
+    ("GET", "/subjects/liaison.inbound.russia.air.track-value/versions/latest"),
+    ("GET", "/subjects/liaison.inbound.rus./versions/latest"),
+    ("GET", "/subjects/liaison.inbound.rusair.track-value/versions"),
+    ("GET", "/subjects/liaison.inbound.rus/versions"),
+    # read-only: a partner never registers, changes or deletes the format it must send in
+    ("POST", f"/subjects/{RUS_IN}/versions"),
+    ("POST", f"/subjects/{RUS_IN}"),
+    ("PUT", f"/config/{RUS_IN}"),
+    ("DELETE", f"/subjects/{RUS_IN}"),
+    ("POST", f"/compatibility/subjects/{RUS_IN}/versions/latest"),
+    ("GET", f"/subjects/{RUS_IN}"),
+    ("GET", f"/subjects/{RUS_IN}%2F..%2F..%2Fschemas%2Fids%2F1/versions"),
+])
+def test_a_partner_is_refused_other_inbound_and_origin_subjects(method, path):
+    d = authorize("partner-rus", method, API_PREFIX + path)
+    assert not d.allow, (method, path, d)
+    assert d.reason
+
+
+@pytest.mark.parametrize("path,schema_id,filt", [
+    ("/subjects", None, policy.NAMES),
+    *_reads(NAVAL), *_reads(NAVAL_ORIGIN),
+    ("/schemas/ids/7", 7, None),
+    ("/schemas/ids/7/schema", 7, None),
+    ("/schemas/ids/7/subjects", 7, policy.NAMES),
+    ("/schemas/ids/7/versions", 7, policy.VERSIONS),
+    ("/schemas/types", None, None),
+    ("/config", None, None),
+])
+def test_a_component_reads_its_own_feed_subjects(path, schema_id, filt):
+    """`liaison subscribe` for a component (principal component-<name>) decodes its feed like an officer."""
+    d = authorize("component-naval", "GET", API_PREFIX + path)
+    assert d.allow, d.reason
+    assert d.schema_id == schema_id and d.filter == filt
+
+
+@pytest.mark.parametrize("method,path", [
+    # need-to-know inside our side: another component's feed, internal, partner, inbound and origin subjects
+    ("GET", f"/subjects/{AIR}/versions/latest"),
+    ("GET", f"/subjects/{INTERNAL}/versions/latest"),
+    ("GET", f"/config/{INTERNAL}"),
+    ("GET", f"/subjects/{RUS}/versions/latest"),
+    ("GET", f"/subjects/{RUS_IN}/versions/latest"),
+    ("GET", f"/subjects/{ORIGIN}/versions/latest"),
+    ("GET", "/subjects/liaison.component.navalx.air.track-value/versions/latest"),
+    ("GET", "/subjects/liaison.component.naval./versions/latest"),
+    # read-only, even on its own subjects; nothing else of the API
+    ("POST", f"/subjects/{NAVAL}/versions"),
+    ("PUT", f"/config/{NAVAL}"),
+    ("DELETE", f"/subjects/{NAVAL}"),
+    ("POST", f"/compatibility/subjects/{NAVAL}/versions/latest"),
+    ("GET", "/mode"), ("GET", "/contexts"), ("GET", f"/subjects/{NAVAL}"),
+    ("GET", f"/subjects/{NAVAL}/./versions"), ("GET", f"/subjects/{NAVAL};v=1/versions"),
+])
+def test_a_component_is_refused_everything_else(method, path):
+    d = authorize("component-naval", method, API_PREFIX + path)
+    assert not d.allow, (method, path, d)
+    assert d.reason
+
+
+def test_a_principal_named_component_without_a_name_is_a_component_with_nothing():
+    for p in ("component-", "component-NAVAL", "component-na.val"):
+        assert policy.is_restricted(p) and policy.own_prefixes(p) == ()
+        assert not allowed(p, "GET", f"/subjects/{NAVAL}/versions")
+        assert not allowed(p, "GET", "/subjects")
+        assert not allowed(p, "POST", f"/subjects/{NAVAL}/versions")
+
+
+def test_own_prefixes_and_filters_of_inbound_and_component_subjects():
+    assert policy.own_prefixes("partner-rus") == ("liaison.partner.rus.", "liaison.inbound.rus.")
+    assert policy.own_prefixes("component-naval") == ("liaison.component.naval.",)
+    assert policy.own_prefixes("admin") == () and not policy.is_restricted("admin")
+    assert policy.own_subject("partner-rus", RUS_IN) and not policy.own_subject("partner-usa", RUS_IN)
+    assert not policy.own_subject("partner-rus", ORIGIN)
+    assert policy.own_subject("component-naval", NAVAL_ORIGIN) and not policy.own_subject("component-air", NAVAL)
+    listing = [RUS, USA, RUS_IN, USA_IN, ORIGIN, INTERNAL, NAVAL, NAVAL_ORIGIN, AIR]
+    assert policy.filter_response("partner-rus", policy.NAMES, listing) == [RUS, RUS_IN]
+    assert policy.filter_response("component-naval", policy.NAMES, listing) == [NAVAL, NAVAL_ORIGIN]
+    versions = [{"subject": s, "version": 1} for s in listing]
+    assert policy.filter_response("component-air", policy.VERSIONS, versions) == [{"subject": AIR, "version": 1}]
+    assert policy.owns_schema("partner-rus", [{"subject": RUS_IN, "version": 3}])
+    assert not policy.owns_schema("component-naval", [{"subject": INTERNAL, "version": 3}])
+
+
 # ------------------------------------------------------------------------------------ password hashes
 
 
@@ -183,7 +302,7 @@ class FakeApicurio:
 
     def __init__(self):
         self.seen: list[tuple[str, str, str]] = []
-        self.subjects = {INTERNAL: 1, RUS: 2, USA: 3}
+        self.subjects = {INTERNAL: 1, RUS: 2, USA: 3, RUS_IN: 4, NAVAL: 5, AIR: 6}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen.append((request.method, request.url.raw_path.decode(), request.headers.get("authorization", "")))
@@ -210,7 +329,8 @@ def gateway(tmp_path):
     from deploy.infra.gateway.app import GatewayConfig, make_app
     from deploy.infra.security import write_private
 
-    users.write_users(tmp_path / "users.json", {"partner-rus": "pw-rus", "admin": "pw-admin"}, write_private)
+    users.write_users(tmp_path / "users.json", {"partner-rus": "pw-rus", "admin": "pw-admin",
+                                                "component-naval": "pw-naval"}, write_private)
     write_private(tmp_path / "key.pem", token.generate_key())
     cfg = GatewayConfig("127.0.0.1", 0, "https://apicurio.test", "", str(tmp_path / "users.json"),
                         str(tmp_path / "key.pem"))
@@ -228,14 +348,15 @@ def test_service_answers_401_403_and_proxies_with_its_token(gateway):
     assert client.get(f"{API_PREFIX}/subjects", auth=("partner-rus", "wrong")).status_code == 401
     assert fake.seen == []  # nothing reached the registry
     r = client.get(f"{API_PREFIX}/subjects", auth=("partner-rus", "pw-rus"))
-    assert r.status_code == 200 and r.json() == [RUS]
+    assert r.status_code == 200 and r.json() == [RUS, RUS_IN]
     r = client.get(f"{API_PREFIX}/subjects", auth=("admin", "pw-admin"))
-    assert r.json() == [INTERNAL, RUS, USA]
+    assert r.json() == [INTERNAL, RUS, USA, RUS_IN, NAVAL, AIR]
     assert all(auth.startswith("Bearer ") and "pw-" not in auth for _, _, auth in fake.seen)
     r = client.get(f"{API_PREFIX}/subjects/{INTERNAL}/versions/latest", auth=("partner-rus", "pw-rus"))
     assert r.status_code == 403 and r.json()["error_code"] == 40301
     assert client.get(f"{API_PREFIX}/schemas/ids/2", auth=("partner-rus", "pw-rus")).status_code == 200
-    for sid in (1, 3, 99):  # internal, another partner's, none
+    assert client.get(f"{API_PREFIX}/schemas/ids/4", auth=("partner-rus", "pw-rus")).status_code == 200  # inbound
+    for sid in (1, 3, 5, 99):  # internal, another partner's, a component's, none
         assert client.get(f"{API_PREFIX}/schemas/ids/{sid}", auth=("partner-rus", "pw-rus")).status_code == 403
     assert not any(p == f"{API_PREFIX}/schemas/ids/1" for _, p, _ in fake.seen)  # refused before forwarding
     r = client.post(f"{API_PREFIX}/subjects/{RUS}/versions", auth=("admin", "pw-admin"), json={"schema": "x"})
@@ -243,6 +364,20 @@ def test_service_answers_401_403_and_proxies_with_its_token(gateway):
     assert client.post(f"{API_PREFIX}/subjects/{RUS}/versions", auth=("partner-rus", "pw-rus"),
                        json={"schema": "x"}).status_code == 403
     assert client.get("/health").json() == {"status": "UP"}
+
+
+def test_service_holds_a_component_to_its_own_feed_subjects(gateway):
+    client, fake = gateway
+    naval = ("component-naval", "pw-naval")
+    assert client.get(f"{API_PREFIX}/subjects", auth=naval).json() == [NAVAL]
+    r = client.get(f"{API_PREFIX}/schemas/ids/5/versions", auth=naval)
+    assert r.status_code == 200 and r.json() == [{"subject": NAVAL, "version": 1}]
+    assert client.get(f"{API_PREFIX}/schemas/ids/5", auth=naval).status_code == 200
+    for sid in (1, 2, 4, 6, 99):  # internal, a partner's feed, a partner's inbound, another component's, none
+        assert client.get(f"{API_PREFIX}/schemas/ids/{sid}", auth=naval).status_code == 403
+    assert not any(p == f"{API_PREFIX}/schemas/ids/6" for _, p, _ in fake.seen)
+    assert client.get(f"{API_PREFIX}/subjects/{INTERNAL}/versions/latest", auth=naval).status_code == 403
+    assert client.post(f"{API_PREFIX}/subjects/{NAVAL}/versions", auth=naval, json={"schema": "x"}).status_code == 403
 
 
 # ------------------------------------------------------------------------------------ the clients' side

@@ -120,7 +120,7 @@ def make_app(cfg: GatewayConfig, *, verifier: Verifier | None = None, tokens: To
         if not decision.allow:
             return _refuse(user, request, raw_path, 403, decision.reason)
         try:
-            if decision.schema_id is not None and policy.is_partner(user):
+            if decision.schema_id is not None and policy.is_restricted(user):
                 r = await _upstream("GET", f"{policy.API_PREFIX}/schemas/ids/{decision.schema_id}/versions")
                 if r.status_code != 200 or not policy.owns_schema(user, r.json()):
                     return _refuse(user, request, raw_path, 403,
@@ -133,7 +133,7 @@ def make_app(cfg: GatewayConfig, *, verifier: Verifier | None = None, tokens: To
             return _error(502, 50201, "the schema registry behind the gateway is unreachable")
         content_type = r.headers.get("content-type", CONTENT_TYPE)
         body = r.content
-        if decision.filter and r.status_code == 200 and policy.is_partner(user):
+        if decision.filter and r.status_code == 200 and policy.is_restricted(user):
             body = json.dumps(policy.filter_response(user, decision.filter, r.json())).encode()
         log.debug("registry.request", principal=user, method=request.method, path=raw_path, status=r.status_code)
         return Response(body, status_code=r.status_code, media_type=None, headers={"content-type": content_type})
