@@ -6,13 +6,16 @@ import typer
 
 from deploy.infra.cli import app as infra_app
 from consumers.forwarder.cli import forward
+from consumers.ingress.cli import ingress
 from release.cli import app as policy_app
 from liaison.demo import demo
 from deploy.governance import app as schemas_app
 from operations.lag.cli import app as lag_app
-from producers.cli import publish, simulate
+from operations.ledger.cli import app as ledger_app
+from producers.cli import publish, simulate_app
 from deploy.topics import app as topics_app
 from deploy.acl import app as acl_app
+from deploy.quotas import app as quotas_app
 from consumers.officers.feed import subscribe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -20,14 +23,17 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(acl_app, name="acl")
+app.add_typer(quotas_app, name="quotas")
 app.command("subscribe")(subscribe)
 app.add_typer(schemas_app, name="schemas")
 app.command("publish")(publish)
-app.command("simulate")(simulate)
+app.add_typer(simulate_app, name="simulate")
 app.command("forward")(forward)
+app.command("ingress")(ingress)
 app.command("demo")(demo)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 app.add_typer(lag_app, name="lag")
+app.add_typer(ledger_app, name="ledger")
 
 
 def main() -> None:

@@ -163,8 +163,9 @@ def ensure_scram_users(admin, sec: Security, timeout: float = 30.0) -> list[str]
     return missing
 
 
-def setup_access(plan: Plan, sec: Security, deploy_dir: Path, say) -> None:
-    """SCRAM users and the ACLs of deploy/acls.yaml (created, never pruned here), as admin."""
+def setup_access(plan: Plan, sec: Security, deploy_dir: Path, say, jars: ServerJars | None = None) -> None:
+    """SCRAM users, the ACLs of deploy/acls.yaml (created, never pruned here), then the client quotas of
+    deploy/quotas.yaml (set where missing or different, never pruned here), as admin."""
     from confluent_kafka.admin import AdminClient
 
     from deploy.acl import apply_acls, load_acls
@@ -178,3 +179,21 @@ def setup_access(plan: Plan, sec: Security, deploy_dir: Path, say) -> None:
         say(f"ACLs: {len(p.create)} created from deploy/acls.yaml")
     if p.drift:
         say(f"ACLs: {len(p.drift)} on the broker not in deploy/acls.yaml (see `liaison acl apply`)")
+    _apply_quotas(plan, sec, deploy_dir, say, jars)
+
+
+def _apply_quotas(plan: Plan, sec: Security, deploy_dir: Path, say, jars: ServerJars | None) -> None:
+    from core.settings import Settings
+    from deploy.quotas import QuotaError, apply_quotas, config_command, load_quotas
+
+    try:
+        declared = load_quotas(deploy_dir / "quotas.yaml")
+        tool = config_command(plan.bootstrap, sec.client_config(plan.bootstrap), plan.shape_dir / "tools",
+                              settings=Settings(deploy_dir=deploy_dir), jars=jars)
+        q, _ = apply_quotas(declared, tool)
+    except (OSError, QuotaError) as e:
+        raise InfraError(f"client quotas: {e}") from None
+    if q.set:
+        say(f"quotas: {len(q.set)} set from deploy/quotas.yaml")
+    if q.drift:
+        say(f"quotas: {len(q.drift)} on the broker not in deploy/quotas.yaml (see `liaison quotas apply`)")
