@@ -68,23 +68,50 @@ def render_policy(policy: CompiledPolicy) -> str:
             lines.append(f"  {type_name}: WITHHELD (no rule)")
             continue
         lines.append(f"  {type_name}:")
-        for entry in by_type[type_name]:
-            when = " and ".join(entry["conditions"]) if entry["conditions"] else "always"
-            lines.append(f"    rule {entry['rule']}  when {when}")
-            rows = [
-                ("kept", ", ".join(entry["kept"])),
-                ("coarsened", ", ".join(f"{p} to {g:g} deg grid" for p, g in entry["coarsened"].items())),
-                ("bucketed", ", ".join(f"{p} to {s} s" for p, s in entry["bucketed"].items())),
-                ("pseudonymised", ", ".join(entry["pseudonymised"])),
-                ("dropped", ", ".join(entry["dropped"])),
-                ("not named", ", ".join(entry["unnamed"]) + (" (dropped)" if entry["unnamed"] else "")),
-                ("timestamp", _timestamp_text(entry)),
-                ("acknowledged", _acknowledged_text(entry.get("acknowledge") or {})),
-            ]
-            for title, text in rows:
-                if text:
-                    lines.append(f"      {title + ':':15}{text}")
+        _render_rules(lines, by_type[type_name])
+    spec = policy.spec
+    origins = sorted({s.partition("/")[0] for s in by_type if "/" in s})
+    if policy.is_partner or origins:
+        lines.append("  from partners (partner-origin records, accepted by the ingress guard):")
+    for code in origins:
+        for source in sorted(s for s in by_type if s.startswith(code + "/")):
+            third = " (third party: allowed by both policies)" if policy.is_partner else ""
+            lines.append(f"    {source}{third}:")
+            _render_rules(lines, by_type[source], indent="  ")
+    if policy.is_partner:
+        if not origins:
+            lines.append("    none: another partner's records never reach " + policy.partner + " (third-party rule)")
+        onward = spec.onward if spec is not None else {}
+        lines.append(f"  {policy.partner}'s records to other partners: "
+                     + (", ".join(f"{t} to {', '.join(c)}" for t, c in sorted(onward.items())) if onward
+                        else "never (third-party rule; no onward)"))
+        inbound = spec.inbound if spec is not None and spec.inbound is not None else None
+        if inbound is not None:
+            lines.append(f"  accepted from {policy.partner}: classification up to {inbound.classification_ceiling}, "
+                         f"times {inbound.max_future_s} s ahead to {inbound.max_age_s} s behind")
+        for pause in (spec.reciprocity if spec is not None else []):
+            lines.append(f"  reciprocity: {pause.category} paused while {policy.partner} gives < {pause.min_ratio:g} "
+                         f"of what it takes over a {pause.window} (once given >= {pause.min_given})")
     return "\n".join(lines)
+
+
+def _render_rules(lines: list[str], entries: list[dict[str, Any]], indent: str = "") -> None:
+    for entry in entries:
+        when = " and ".join(entry["conditions"]) if entry["conditions"] else "always"
+        lines.append(f"{indent}    rule {entry['rule']}  when {when}")
+        rows = [
+            ("kept", ", ".join(entry["kept"])),
+            ("coarsened", ", ".join(f"{p} to {g:g} deg grid" for p, g in entry["coarsened"].items())),
+            ("bucketed", ", ".join(f"{p} to {s} s" for p, s in entry["bucketed"].items())),
+            ("pseudonymised", ", ".join(entry["pseudonymised"])),
+            ("dropped", ", ".join(entry["dropped"])),
+            ("not named", ", ".join(entry["unnamed"]) + (" (dropped)" if entry["unnamed"] else "")),
+            ("timestamp", _timestamp_text(entry)),
+            ("acknowledged", _acknowledged_text(entry.get("acknowledge") or {})),
+        ]
+        for title, text in rows:
+            if text:
+                lines.append(f"{indent}      {title + ':':15}{text}")
 
 
 def _timestamp_text(entry: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ import pytest
 import schemas
 from consumers.forwarder.pipeline import InRecord, build_plans
 from core import serde
-from core.topics import DEADLETTER_TOPIC, partner_topic, topic_for
+from core.topics import (DEADLETTER_TOPIC, is_partner_code, partner_topic, recipient_prefix, recipient_topic,
+                         source_of_recipient_topic, topic_for)
 from forwarder_support import (FORWARDER, NOW, POLICIES, Env, expected_outputs, make_env, per_partner, read_audit,
                                records_of, simulated)
 from release import decide, load_policies
@@ -35,13 +36,15 @@ def env(tmp_path_factory) -> Env:
 
 
 def test_plans_cover_every_partner_of_deploy_policies(env):
-    assert set(env.plans) == {p.stem for p in POLICIES.glob("*.yaml")} == {"RUS", "USA"}
+    assert set(env.plans) == {p.stem for p in POLICIES.glob("*.yaml")} == {"RUS", "USA", "air", "intel", "naval"}
     assert list(env.plans) == sorted(env.plans)
     for code, plan in env.plans.items():
         assert plan.version_header == ("liaison.policy.version", env.policies[code].version.encode())
-        assert set(plan.topics) == set(plan.encoders) == set(env.policies[code].types)
+        assert set(plan.topics) == set(plan.encoders) == set(env.policies[code].sources)
         for type_name, topic in plan.topics.items():
-            assert topic == partner_topic(code, topic_for(type_name))
+            assert topic == recipient_topic(code, type_name)
+            if "/" not in type_name and is_partner_code(code):
+                assert topic == partner_topic(code, topic_for(type_name))
             assert plan.encoders[type_name].schema_id == env.registry.subjects[
                 (serde.value_subject(topic), json.dumps(env.policies[code].derived_schema(type_name)))]
 
@@ -89,7 +92,7 @@ def test_an_example_of_every_type_released_views_equal_decide(env, type_name):
     [rec] = records_of(env, [model])
     result = env.pipeline().process([rec], NOW)
     assert result.outputs == expected_outputs(env, rec)
-    views = {o.topic.split(".")[2].upper(): o for o in result.views}
+    views = {source_of_recipient_topic(o.topic)[0]: o for o in result.views}
     for code, policy in env.policies.items():
         d = decide(type_name, to_avro(model), policy)
         if d.released is None:
@@ -99,7 +102,7 @@ def test_an_example_of_every_type_released_views_equal_decide(env, type_name):
         got = fastavro.schemaless_reader(io.BytesIO(view.value[5:]),
                                          fastavro.parse_schema(policy.derived_schema(type_name)))
         assert json.loads(json.dumps(got, default=str)) == json.loads(json.dumps(d.released, default=str))
-        assert view.topic == partner_topic(code, topic_for(type_name))
+        assert view.topic == recipient_topic(code, type_name)
 
 
 def test_one_audit_per_input_and_partner_with_the_decision_and_the_clock(env):
@@ -222,7 +225,7 @@ def test_counts_add_up_per_partner_and_match_the_outputs(env):
     for code, counts in per_partner(result).items():
         assert counts["RELEASE"] + counts["WITHHOLD"] + counts["DEAD_LETTER"] == len(batch), code
         assert counts["DEAD_LETTER"] == len(PILLS)
-        assert counts["RELEASE"] == sum(1 for o in result.views if o.topic.startswith(f"liaison.partner.{code.lower()}."))
+        assert counts["RELEASE"] == sum(1 for o in result.views if o.topic.startswith(recipient_prefix(code)))
     assert set(per_partner(result)) == set(env.plans)
     assert len(result.audits) == len(batch) * len(env.plans)
     assert len(result.outputs) == len(result.views) + len(result.audits) + len(result.dead_letters)

@@ -269,11 +269,11 @@ def test_a_reload_builds_plans_as_the_start_does_a_new_partner_gets_its_key_and_
     pol = tmp_path / "policies"
     shutil.copytree(POLICIES, pol)
     src = source(env, tmp_path, pol)
-    assert set(src.build()) == {"RUS", "USA"}
+    assert set(src.build()) == {"RUS", "USA", "air", "intel", "naval"}
     assert env.secrets.get("GBR") is None
     (pol / "GBR.yaml").write_text(GBR)
     plans = src.build()  # the reload
-    assert set(plans) == {"GBR", "RUS", "USA"} and env.secrets.get("GBR") is not None
+    assert set(plans) == {"GBR", "RUS", "USA", "air", "intel", "naval"} and env.secrets.get("GBR") is not None
     subject = serde.value_subject(partner_topic("GBR", topic_for("AirTrack")))
     assert plans["GBR"].encoders["AirTrack"].schema_id == src.cache.registered_id(
         subject, plans["GBR"].policy.derived_schema("AirTrack"))

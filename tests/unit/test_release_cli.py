@@ -45,7 +45,7 @@ def test_check_describes_the_demo_policies():
     result = runner.invoke(app, ["check", str(POLICY_DIR)])
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "2 valid policies (RUS, USA)" in out
+    assert "5 valid policies (RUS, USA, air, intel, naval)" in out
     rus, usa = out.split("\nUSA ")
     assert "ceiling CONFIDENTIAL" in rus and "set designated: daesh" in rus
     assert "rule rus-strike-designated  when group_id in set designated" in rus

@@ -51,7 +51,7 @@ def ffr(nationality) -> dict:
 
 
 def every_release(policies):
-    for partner in sorted(policies):
+    for partner in sorted(code for code, p in policies.items() if p.is_partner):  # what leaves our side
         for type_name in schemas.MESSAGE_TYPES:
             record = ffr([partner]) if type_name == "ForeignFighterReport" else rec(type_name)
             decision, env = released(policies, partner, type_name, record)

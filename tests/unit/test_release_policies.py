@@ -92,7 +92,8 @@ def without_label(record: dict) -> dict:
 
 
 def test_demo_partners_and_their_settings(policies):
-    assert set(policies) == {"RUS", "USA"}
+    assert set(policies) == {"RUS", "USA", "air", "intel", "naval"}
+    assert {code for code, p in policies.items() if p.is_partner} == {"RUS", "USA"}
     rus, usa = policies["RUS"], policies["USA"]
     assert (rus.ceiling, usa.ceiling) == ("CONFIDENTIAL", "SECRET")
     assert rus.sets == {"designated": frozenset({"daesh"})}
