@@ -12,7 +12,6 @@ from liaison.demo import demo
 from deploy.governance import app as schemas_app
 from operations.lag.cli import app as lag_app
 from operations.ledger.cli import app as ledger_app
-from operations.ledger.cli import app as ledger_app
 from producers.cli import publish, simulate_app
 from deploy.topics import app as topics_app
 from deploy.acl import app as acl_app
@@ -34,7 +33,6 @@ app.command("ingress")(ingress)
 app.command("demo")(demo)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 app.add_typer(lag_app, name="lag")
-app.add_typer(ledger_app, name="ledger")
 app.add_typer(ledger_app, name="ledger")
 
 
