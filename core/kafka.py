@@ -77,6 +77,11 @@ def partner_principal(partner: str) -> str:
     return f"partner-{partner.lower()}"
 
 
+def component_principal(component: str) -> str:
+    """The principal of one of our components as a recipient: component-naval, component-air, component-intel."""
+    return f"component-{component.lower()}"
+
+
 def effective_principal(principal: str | None = None, settings: Settings | None = None) -> str | None:
     """The principal a client would authenticate as, or None when the connection is not authenticated."""
     settings = settings or get_settings()

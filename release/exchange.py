@@ -18,13 +18,19 @@ import copy
 from typing import Any
 
 import schemas
+from core.topics import origin_source
 from release.model import CompiledPolicy
 
 __all__ = ["INBOUND_NAMESPACE_PREFIX", "ORIGIN_NAMESPACE_PREFIX", "inbound_schema", "origin_schema",
-           "exchanged_types"]
+           "origin_schemas", "exchanged_types"]
 
 INBOUND_NAMESPACE_PREFIX = "liaison.bus.inbound"
 ORIGIN_NAMESPACE_PREFIX = "liaison.bus.origin"
+
+
+def origin_schemas(policies) -> dict[str, dict[str, Any]]:
+    """Source "<PARTNER>/<Type>" -> its partner-origin schema, for every partner policy of ``policies``."""
+    return {origin_source(p.partner, t): origin_schema(p, t) for p in policies for t in exchanged_types(p)}
 
 
 def exchanged_types(policy: CompiledPolicy) -> tuple[str, ...]:

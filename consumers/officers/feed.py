@@ -52,6 +52,12 @@ def partner_topics(partner: str) -> list[str]:
     return sorted(topics.partner_topic(partner, t) for t in topics.INTERNAL_TOPICS)
 
 
+def component_topics(component: str) -> list[str]:
+    """Every feed topic of a component (its own records' and the partners'), as a librdkafka pattern: the
+    partners it gets records of are configuration (deploy/topics.yaml), not known here."""
+    return ["^" + re.escape(topics.recipient_prefix(component)) + ".*"]
+
+
 # ----------------------------------------------------------------------------------------- rendering
 
 
@@ -124,11 +130,8 @@ def _type_of(msg) -> str:
     for k, val in msg.headers() or []:
         if k == "type" and val:
             return val.decode(errors="replace")
-    import schemas
-    from core.topics import type_for_topic
-
     try:
-        return type_for_topic(topics.internal_topic_of_partner_topic(msg.topic()))
+        return topics.base_type(topics.source_of_recipient_topic(msg.topic())[1])
     except Exception:  # noqa: BLE001
         return "?"
 
@@ -159,10 +162,11 @@ def render_json(msg, type_name: str, value: dict | None, error: str | None = Non
 
 
 def _client_config(partner_as: str, credentials: Path | None) -> tuple[dict, str]:
+    """``partner_as``: the principal to authenticate as (partner-rus, component-naval)."""
     """Connection settings for the officer, and the principal's name for messages."""
     settings = get_settings()
     if credentials is None:
-        principal = kafka.partner_principal(partner_as)
+        principal = partner_as
         try:
             conf = kafka.client_config(principal=principal)
         except CredentialsError as e:
@@ -199,13 +203,18 @@ def _denied(principal: str, topic: str | None, err: KafkaError, group: str) -> F
 class Feed:
     def __init__(self, partner: str, partner_as: str | None = None, credentials: Path | None = None,
                  topic_list: list[str] | None = None, group: str | None = None, from_beginning: bool = False,
-                 since: dt.timedelta | None = None, as_json: bool = False, out=None):
-        self.partner = partner.upper()
-        self.topics = topic_list or partner_topics(self.partner)
+                 since: dt.timedelta | None = None, as_json: bool = False, out=None, component: bool = False):
+        """``partner``: a partner code, or with ``component`` one of our components (naval, air, intel): the
+        same feed of its own topics (liaison.component.<name>.*), read as its principal component-<name>."""
+        self.partner = partner.lower() if component else partner.upper()
+        self.topics = topic_list or (component_topics(self.partner) if component else partner_topics(self.partner))
         if not self.topics:
             raise FeedError(f"no topics for partner {self.partner} in deploy/topics.yaml")
-        self.group = group or f"{topics.PARTNER_PREFIX}{self.partner.lower()}.officer.{_login()}"
-        conf, self.principal = _client_config((partner_as or partner).upper(), credentials)
+        who = "officer" if not component else "reader"
+        self.group = group or f"{topics.recipient_prefix(self.partner)}{who}.{_login()}"
+        as_code = (partner_as or partner)
+        principal = kafka.component_principal(as_code) if component else kafka.partner_principal(as_code)
+        conf, self.principal = _client_config(principal, credentials)
         self._auth_error: KafkaError | None = None
         self.conf = {**conf, **kafka.CONSUMER_DEFAULTS, "group.id": self.group, "isolation.level": "read_committed",
                      "auto.offset.reset": "latest", "enable.auto.commit": False, "enable.partition.eof": False,
@@ -250,6 +259,19 @@ class Feed:
     def preflight(self, consumer: Consumer) -> None:
         """Describe each topic as the officer: one clear line for the first one it may not read."""
         self.connect(consumer)
+        patterns = [t for t in self.topics if t.startswith("^")]
+        if patterns:  # a component's feed: the topics of its prefix the principal can see (DESCRIBE)
+            try:
+                visible = consumer.list_topics(timeout=15).topics
+            except KafkaException as e:
+                self._check_auth()
+                raise FeedError(f"cannot reach Kafka at {self.conf['bootstrap.servers']} as {self.principal}: "
+                                f"{e.args[0].str()}") from None
+            found = sorted(t for t in visible if any(re.match(p, t) for p in patterns))
+            if not found:
+                raise FeedError(f"no topic matching {', '.join(patterns)} is visible to {self.principal} (run "
+                                f"`liaison topics apply`)")
+            self.topics = [t for t in self.topics if not t.startswith("^")] + found
         for t in self.topics:
             try:
                 md = consumer.list_topics(t, timeout=15)
@@ -351,7 +373,9 @@ def _login() -> str:
     return re.sub(r"[^a-zA-Z0-9._-]", "-", name) or "officer"
 
 
-def subscribe(partner: str = typer.Option(..., "--partner", "-p", help="partner whose feed to read, e.g. RUS"),
+def subscribe(partner: str = typer.Option(None, "--partner", "-p", help="partner whose feed to read, e.g. RUS"),
+              component: str = typer.Option(None, "--component", "-c", help="or one of our components whose feed "
+                                                                           "to read: naval, air, intel"),
               as_partner: str = typer.Option(None, "--as", help="authenticate as this partner's officer "
                                                                  "(default: the --partner's own)"),
               credentials: Path = typer.Option(None, "--credentials",
@@ -366,14 +390,18 @@ def subscribe(partner: str = typer.Option(..., "--partner", "-p", help="partner 
               idle_exit: float = typer.Option(None, "--idle-exit", help="stop after S seconds without a record"),
               group: str = typer.Option(None, "--group", help="consumer group (default "
                                                               "liaison.partner.<code>.officer.<login>)")) -> None:
-    """A liaison officer's live feed of one partner's filtered topics (Ctrl-C stops and commits)."""
+    """A liaison officer's live feed of one partner's filtered topics, or one of our components' (Ctrl-C stops and
+    commits)."""
+    if (partner is None) == (component is None):
+        typer.echo("error: give --partner CODE or --component NAME", err=True)
+        raise typer.Exit(2)
     if from_beginning and since:
         typer.echo("error: --from-beginning and --since exclude each other", err=True)
         raise typer.Exit(2)
     try:
-        feed = Feed(partner, as_partner, credentials,
+        feed = Feed(partner or component, as_partner, credentials,
                     [t.strip() for t in topic_list.split(",") if t.strip()] if topic_list else None, group,
-                    from_beginning, parse_since(since) if since else None, as_json)
+                    from_beginning, parse_since(since) if since else None, as_json, component=component is not None)
         signal.signal(signal.SIGINT, feed.stop)
         signal.signal(signal.SIGTERM, feed.stop)
         n = feed.run(max_records, idle_exit)

@@ -70,7 +70,7 @@ def test_audit_schema_reads_every_released_version():
         symbols = next(f for f in old["fields"] if f["name"] == "decision")["type"]["symbols"]
         record = dict(input_topic="t", input_partition=1, input_offset=2, message_id=None, message_type=None,
                       partner="RUS", decision=symbols[0], rule="r", reason="x", policy_version="v", output_topic=None,
-                      decided_at=5, forwarder="f", due_at=None)
+                      decided_at=5, forwarder="f", due_at=None, bytes=None)
         record = {f["name"]: record[f["name"]] for f in old["fields"]}
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, writer, record)

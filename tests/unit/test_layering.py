@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "release": {"core", "schemas"},
     "producers": {"core", "schemas"},
     "operations": {"core", "schemas"},
-    "consumers": {"release", "core", "schemas"},
+    "consumers": {"release", "operations", "core", "schemas"},  # operations: the ledger's pauses (forwarder)
     "deploy": {"release", "core", "schemas"},
     "liaison": {"deploy", "consumers", "operations", "producers", "release", "core", "schemas"},
 }
