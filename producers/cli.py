@@ -14,6 +14,7 @@ import schemas
 
 from core.topics import topic_for
 from producers.publisher import Publisher, PublishError
+from producers.simulate.partner_run import partner_command
 from producers.validate import validate_lines
 
 
@@ -99,3 +100,32 @@ def simulate(component: str = typer.Argument(..., help="naval, air, intel or all
         if delivered[name]:
             typer.echo(f"{name:22} {delivered[name]:8d}  -> {topic_for(name)}")
     typer.echo(f"{'total':22} {total:8d}  in {elapsed:.1f}s ({total / max(elapsed, 1e-9):.0f}/s)")
+
+
+# `liaison simulate <component>` (naval, air, intel, all: our components, as before) and `liaison simulate partner`
+# (a partner publishing to us on its inbound topics): one sub-command each, the component ones with the options of
+# `simulate` above.
+simulate_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                           help="Run the simulators against the broker: our components (naval, air, intel, all) or "
+                                "a partner publishing to us (partner --partner RUS).")
+
+
+def _component_command(name: str):
+    def command(rate: float = typer.Option(100.0, help="events per second, all components together"),
+                duration: float = typer.Option(10.0, help="seconds"),
+                seed: int = typer.Option(1, help="same seed, same events"),
+                sentinels: bool = typer.Option(False, help="plant SENTINEL-... values in fields partners must not "
+                                                           "see"),
+                unpaced: bool = typer.Option(False, "--unpaced", help="publish as fast as possible")) -> None:
+        simulate(name, rate, duration, seed, sentinels, unpaced)
+
+    command.__doc__ = (f"Run the {name} component simulator against the broker." if name != "all"
+                       else "Run the naval, air and intel simulators together against the broker.")
+    return command
+
+
+for _name in COMPONENTS:
+    simulate_app.command(_name)(_component_command(_name))
+
+
+simulate_app.command("partner")(partner_command)

@@ -9,7 +9,12 @@
 * :mod:`~producers.simulate.labels` - security labels; :mod:`~producers.simulate.sentinels` -
   sentinel marks and :func:`find_sentinels`;
 * :mod:`~producers.simulate.run` - the shared random generators, clock and counters of a run;
-  :mod:`~producers.simulate.geo`, :mod:`~producers.simulate.weighted` - geometry, weighted choice.
+  :mod:`~producers.simulate.geo`, :mod:`~producers.simulate.weighted` - geometry, weighted choice;
+* :mod:`~producers.simulate.partner` (order of battle in :mod:`~producers.simulate.partner_data`) - a partner
+  publishing to us: :class:`~producers.simulate.partner.PartnerSimulator`, good records in the inbound format,
+  bad input of every class (:data:`~producers.simulate.partner.BAD_CLASSES`), sorties crossing ours;
+  :mod:`~producers.simulate.partner_run` publishes it as the partner's principal (``liaison simulate partner``;
+  the only module here that talks to Kafka; not imported by this package).
 """
 
 from __future__ import annotations
