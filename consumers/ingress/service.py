@@ -39,7 +39,7 @@ from consumers.forwarder.records import Poison
 from consumers.forwarder.schema_cache import SchemaCache
 from consumers.forwarder.service import in_records
 from consumers.forwarder.txn import Transactions
-from consumers.ingress.checks import CHECKS
+from consumers.ingress.checks import CHECKS, build_checks
 from consumers.ingress.pipeline import BatchResult, IngressStats, Pipeline
 from consumers.ingress.plans import guard_config, type_plans
 from consumers.ingress.registry import InboundSchemas
@@ -91,6 +91,7 @@ class Guard:
         if policy is None or not policy.is_partner:
             raise ValueError(f"no partner policy for {code} in {self.policies_dir}")
         self.config = guard_config(policy, tuple(checks))
+        build_checks(self.config, None)  # unknown or misordered check names: refused before any connection
         check_retention(self.config.inbound.max_age_s, self.config.inbound.max_future_s)
         self.client = serde.registry_client(self.settings, principal=principal, timeout=REGISTRY_TIMEOUT_S,
                                             retries=REGISTRY_RETRIES)
