@@ -1,4 +1,6 @@
-"""Partner isolation on the real, secured broker: the ACL matrix, refused logins, the officer feed, `acl apply`.
+"""Partner isolation on the real, secured broker: the ACL matrix (every principal of deploy/acls.yaml against one
+topic of each kind: partner feeds, internal, inbound, partner-origin, quarantine, component feeds, audits, seen ids,
+ledger), refused logins, the officer feed, `acl apply`.
 
 The expected matrix below is written out by hand from the brief (not derived from deploy/acls.yaml), so a
 wrong ACL file fails here.
@@ -26,27 +28,60 @@ from deploy.acl import Acl, broker_acls, load_acls, to_binding
 from core.readback import committed_offsets, end_offsets, seed_group
 from consumers.officers.feed import partner_topics
 from core.settings import get_settings
+from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, INGRESS_AUDIT_TOPIC, LEDGER_TOPIC, SEEN_TOPIC, inbound_topic,
+                         origin_topic, partner_topic, quarantine_topic, recipient_topic, topic_for)
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 
+#: One topic of each kind (names from core.topics). Every principal produces one probe record (not Avro, header
+#: origin=acl-matrix) to each and fetches from each; the services skip such records (bad framing, foreign keys).
 TOPICS = {
-    "rus": "liaison.partner.rus.air.track",
-    "usa": "liaison.partner.usa.air.track",
-    "naval": "liaison.internal.naval.track",
-    "air": "liaison.internal.air.track",
-    "intel": "liaison.internal.intel.logistics",
-    "audit": "liaison.audit.decisions",
-    "deadletter": "liaison.deadletter",
+    "rus": partner_topic("RUS", topic_for("AirTrack")),
+    "usa": partner_topic("USA", topic_for("AirTrack")),
+    "naval": topic_for("MaritimeTrack"),
+    "air": topic_for("AirTrack"),
+    "intel": topic_for("LogisticsObservation"),
+    "audit": AUDIT_TOPIC,
+    "deadletter": DEADLETTER_TOPIC,
+    # give and take: what partners send us, what the guard accepted or refused, our components' feeds
+    "in-rus": inbound_topic("RUS", "AirTrack"),
+    "in-usa": inbound_topic("USA", "StrikeReport"),
+    "origin-rus": origin_topic("RUS", "AirTrack"),
+    "origin-usa": origin_topic("USA", "StrikeReport"),
+    "quarantine-rus": quarantine_topic("RUS"),
+    "quarantine-usa": quarantine_topic("USA"),
+    "comp-naval": recipient_topic("naval", "AirTrack"),
+    "comp-naval-origin": recipient_topic("naval", "RUS/AirTrack"),
+    "comp-air": recipient_topic("air", "MaritimeTrack"),
+    "comp-intel": recipient_topic("intel", "ForeignFighterReport"),
+    "ingress-audit": INGRESS_AUDIT_TOPIC,
+    "seen": SEEN_TOPIC,
+    "ledger": LEDGER_TOPIC,
 }
 ALL = set(TOPICS)
 INTERNAL = {"naval", "air", "intel"}
+PARTNER_FEEDS = {"rus", "usa"}
+INBOUND = {"in-rus", "in-usa"}
+ORIGIN = {"origin-rus", "origin-usa"}
+QUARANTINE = {"quarantine-rus", "quarantine-usa"}
+COMPONENT_FEEDS = {"comp-naval", "comp-naval-origin", "comp-air", "comp-intel"}
 
 #: principal -> (topics it may read, topics it may write); everything else must be refused.
 EXPECTED = {
     "admin": (ALL, ALL),
-    "partner-rus": ({"rus"}, set()),
-    "partner-usa": ({"usa"}, set()),
-    "forwarder": (INTERNAL, {"rus", "usa", "audit", "deadletter"}),
+    # a partner reads its own feed and writes its own inbound topics: nothing else (no other partner's inbound,
+    # no internal, origin, quarantine, component, audit or ledger topic)
+    "partner-rus": ({"rus"}, {"in-rus"}),
+    "partner-usa": ({"usa"}, {"in-usa"}),
+    # a component reads its own feed (ours and partner-origin records decided for it), nothing else
+    "component-naval": ({"comp-naval", "comp-naval-origin"}, set()),
+    "component-air": ({"comp-air"}, set()),
+    "component-intel": ({"comp-intel"}, set()),
+    "forwarder": (INTERNAL | ORIGIN | {"ledger"}, PARTNER_FEEDS | COMPONENT_FEEDS | {"audit", "deadletter"}),
+    # the guard: inbound in; partner-origin, quarantine, its audit and the seen ids out (seen ids read back)
+    "ingress": (INBOUND | {"seen"}, ORIGIN | QUARANTINE | {"ingress-audit", "seen"}),
+    # the ledger reads the two audits and its changelog, writes its changelog: no data topic
+    "ledger": ({"audit", "ingress-audit", "ledger"}, {"ledger"}),
     "producer-naval": (set(), {"naval"}),
     "producer-air": (set(), {"air"}),
     "producer-intel": (set(), {"intel"}),
@@ -107,6 +142,15 @@ def _read_results(principal: str) -> dict[str, int | None]:
     finally:
         c.close()
     return out
+
+
+def test_the_matrix_covers_every_principal_and_every_topic_kind():
+    from deploy.acl import principals
+
+    assert set(EXPECTED) == set(principals(load_acls())) | {"admin"}
+    prefixes = {t.split(".")[1] for t in TOPICS.values()}
+    assert prefixes == {"partner", "internal", "audit", "deadletter", "inbound", "origin", "quarantine", "component",
+                        "ingress", "ledger"}
 
 
 @pytest.mark.parametrize("principal", list(EXPECTED))
