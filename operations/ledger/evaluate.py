@@ -194,7 +194,8 @@ def pause_reason(partner: str, category: str, window: str, received: int, given:
 def pauses(policies: Any, state: LedgerState, now_ms: int) -> dict[str, dict[str, str]]:
     """partner -> category -> reason, for every category a partner policy's ``reciprocity:`` list pauses now.
 
-    ``policies``: the compiled policies (a mapping recipient -> CompiledPolicy, or an iterable of them); each
+    ``policies``: the compiled policies (a mapping recipient -> CompiledPolicy, or an iterable of them; the
+    forwarder's plans, objects with a ``policy``, do too); each
     one's ``policy.spec.reciprocity`` lists (category, window, min_ratio, min_given). A category is paused when,
     over the window ending at ``now_ms``, we gave at least ``min_given`` records and received / given <
     ``min_ratio``. Components' policies, and safety categories (air and maritime deconfliction: never paused,
@@ -203,6 +204,8 @@ def pauses(policies: Any, state: LedgerState, now_ms: int) -> dict[str, dict[str
     totals = state.totals(now_ms)
     out: dict[str, dict[str, str]] = {}
     for policy in _policies(policies):
+        if not hasattr(policy, "spec") and hasattr(policy, "policy"):  # the forwarder's PartnerPlan
+            policy = policy.policy
         partner = getattr(policy, "partner", "")
         entries = getattr(getattr(policy, "spec", None), "reciprocity", None) or ()
         if not is_partner_code(partner):

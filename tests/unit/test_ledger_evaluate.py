@@ -140,6 +140,8 @@ def test_pause_when_enough_given_and_ratio_below():
     s = state_of(*[decision() for _ in range(10)], ingress(), ingress())
     got = pauses({"RUS": policy("RUS", ("strike_results", "week", 0.5, 10))}, s, T0)
     reason = got["RUS"]["strike_results"]
+    plans = {"RUS": SimpleNamespace(policy=policy("RUS", ("strike_results", "week", 0.5, 10)))}
+    assert pauses(plans, s, T0) == got
     assert set(got) == {"RUS"} and set(got["RUS"]) == {"strike_results"}
     for text in ("RUS", "strike_results", "week", "received 2", "given 10", "ratio 0.200", "min_ratio 0.5",
                  "min_given 10"):
