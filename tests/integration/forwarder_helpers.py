@@ -20,7 +20,8 @@ import schemas
 
 from core import REPO_ROOT, serde
 from core.readback import end_offsets, seed_group
-from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC, PARTNER_PREFIX, topic_for
+from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, ORIGIN_PREFIX, PARTNER_PREFIX,
+                         topic_for)
 from deploy import topics
 from producers.publisher import Publisher
 from release import SecretStore, decide, envelope, load_policies
@@ -29,6 +30,8 @@ from schemas.models import to_avro
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 INTERNAL = [topic_for(t) for t in schemas.MESSAGE_TYPES]
 PARTNER_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
+ORIGIN_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(ORIGIN_PREFIX)]
+COMPONENT_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(COMPONENT_PREFIX)]
 ALL = INTERNAL + PARTNER_TOPICS + [AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC]
 POLICIES = REPO_ROOT / "deploy" / "policies"
 
@@ -90,9 +93,9 @@ def run_forwarder(group: str, instance: str, idle: float = 4.0, timeout: float =
 
 
 def fresh_group() -> tuple[str, str]:
-    """A new forwarder group that starts at the current end of the internal and hold topics."""
+    """A new forwarder group that starts at the current end of the internal, partner-origin and hold topics."""
     group = f"liaison-forwarder-test-{uuid.uuid4().hex[:8]}"  # the forwarder principal's groups: liaison-forwarder*
-    seed_group(group, end_offsets(INTERNAL + [HOLD_TOPIC]))
+    seed_group(group, end_offsets(INTERNAL + ORIGIN_TOPICS + [HOLD_TOPIC]))
     return group, group
 
 

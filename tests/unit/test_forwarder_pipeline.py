@@ -260,3 +260,28 @@ def test_consumed_messages_become_in_records_eof_skipped_errors_reported_fatal_r
         in_records([Message(topic="t", partition=0, offset=1, error=KafkaError(KafkaError._FENCED, "Static consumer "
                                                                                "fenced", fatal=True))])
     assert info.value.kind == "fatal" and info.value.recoverable
+
+
+def test_a_reciprocity_pause_withholds_that_category_for_that_partner_only_with_its_reason(env):
+    models = [m for m in simulated(3.0, seed=8) if model_name(m) in ("ForeignFighterReport", "AirTrack")]
+    batch = records_of(env, models)
+    why = "reciprocity pause: RUS foreign_fighters over the week: received 1 / given 40 = ratio 0.025 < min_ratio 0.2"
+    free = env.pipeline().process(batch, NOW)
+    paused = env.pipeline().process(batch, NOW, paused={"RUS": {"foreign_fighters": why}})
+    before = {(a["input_offset"], a["input_partition"]): a for a in map(read_audit, (o.value for o in free.audits))
+              if a["partner"] == "RUS" and a["message_type"] == "ForeignFighterReport"}
+    decided = [read_audit(o.value) for o in paused.audits]
+    ff_rus = [a for a in decided if a["partner"] == "RUS" and a["message_type"] == "ForeignFighterReport"]
+    # labels come first (a record above RUS's ceiling stays a label withhold); every other decision is the pause
+    for a in ff_rus:
+        was = before[(a["input_offset"], a["input_partition"])]
+        if was["rule"].startswith("label-"):
+            assert (a["rule"], a["reason"]) == (was["rule"], was["reason"])
+        else:
+            assert (a["decision"], a["rule"], a["reason"], a["output_topic"]) == ("WITHHOLD", "reciprocity-pause", why,
+                                                                                  None)
+    assert sum(a["rule"] == "reciprocity-pause" for a in ff_rus) >= 3
+    assert not [o for o in paused.views if o.topic == "liaison.partner.rus.intel.foreign-fighter"]
+    # released without the pause; everything else exactly as without it
+    assert [o for o in free.views if o.topic == "liaison.partner.rus.intel.foreign-fighter"]
+    assert [o for o in paused.views] == [o for o in free.views if o.topic != "liaison.partner.rus.intel.foreign-fighter"]

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from consumers.forwarder.reciprocity import ReciprocityPauses
 from consumers.forwarder import faults
 from consumers.forwarder.codec import InputDecoder
 from consumers.forwarder.faults import FINAL, ForwarderFault, classify
@@ -244,6 +245,8 @@ def test_the_service_does_the_batch_again_without_the_refused_record_then_by_ref
     fwd.totals, fwd.listeners, fwd._abort_backoff = BatchStats(), [], faults.Backoff()
     fwd.consumer = SimpleNamespace(pause=lambda tps: None, seek=lambda tp: None)
     fwd.client_errors = faults.ClientErrors(SimpleNamespace(warning=lambda *a, **k: None), "unit")
+    quiet = SimpleNamespace(warning=lambda *a, **k: None, info=lambda *a, **k: None)
+    fwd.reciprocity = ReciprocityPauses(lambda: None, quiet)  # no ledger here: nothing paused
     fwd.txn, prod = transactions(lambda ref: FakeProducer(ref, refuse=lambda topic, value: kerr(
         KafkaError.MSG_SIZE_TOO_LARGE, abort=True) if value is not None and len(value) > 900_000 else None))
     fwd._forward(batch_msgs)
