@@ -69,7 +69,7 @@ from producers.simulate.simulator import Simulator
 from producers.simulate.weighted import Weighted
 from schemas.models import MODELS, to_avro
 
-__all__ = ["BAD_CLASSES", "BAD_HEADER", "VARIANT_HEADER", "PARTNERS", "UNREGISTERED_SCHEMA_ID",
+__all__ = ["BAD_CLASSES", "BAD_CLASS_CHECK", "BAD_HEADER", "VARIANT_HEADER", "PARTNERS", "UNREGISTERED_SCHEMA_ID",
            "GUARD_MAX_RECORD_BYTES", "BROKER_MAX_RECORD_BYTES", "Format", "Ours", "Outgoing", "Crossing",
            "PartnerSimulator", "PartnerStream", "project"]
 
@@ -95,6 +95,16 @@ BAD_CLASSES: dict[str, str] = {
     "oversized": "size: above the guard's record limit (~48 KiB), below the broker's 128 KiB",
     "oversized_broker": "size: ~200 KiB, above the topic's max.message.bytes: the broker refuses it",
 }
+
+#: The ingress guard's check (consumers.ingress.checks.CHECKS) each class is meant to fail first; None: never on a
+#: topic (the broker refuses it).
+BAD_CLASS_CHECK: dict[str, str | None] = {
+    "wrong_schema_id": "schema", "bad_magic": "framing", "garbage_body": "avro", "invalid_values": "validation",
+    "label_missing": "label", "label_classification": "label", "label_rel_to": "label",
+    "wrong_originator": "originator", "replay": "replay", "future_timestamp": "time", "past_timestamp": "time",
+    "oversized": "size", "oversized_broker": None,
+}
+assert set(BAD_CLASS_CHECK) == set(BAD_CLASSES)
 
 #: A schema id no registry of ours hands out (the wrong-schema-id variant `unregistered`).
 UNREGISTERED_SCHEMA_ID = 2_147_483_000

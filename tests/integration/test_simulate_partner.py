@@ -19,12 +19,15 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 import schemas
 from core import REPO_ROOT, kafka, serde
 from core.readback import end_offsets, read_between
-from core.topics import inbound_topic, partner_topic, recipient_topic, topic_for
-from producers.simulate.partner import BAD_CLASSES, BAD_HEADER, GUARD_MAX_RECORD_BYTES, VARIANT_HEADER, Ours
+from core.topics import (INGRESS_AUDIT_TOPIC, inbound_topic, origin_topic, partner_topic, quarantine_topic,
+                         recipient_topic, topic_for)
+from producers.simulate.partner import (BAD_CLASS_CHECK, BAD_CLASSES, BAD_HEADER, GUARD_MAX_RECORD_BYTES,
+                                        VARIANT_HEADER, Ours)
 from producers.simulate.partner_run import inbound_formats, run_partner
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 RUS_INBOUND = [inbound_topic("RUS", t) for t in schemas.MESSAGE_TYPES]
+RUS_ORIGIN = [origin_topic("RUS", t) for t in schemas.MESSAGE_TYPES]
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,37 @@ def test_the_gateway_serves_a_partner_its_inbound_subjects_and_a_component_its_f
         with pytest.raises(SchemaRegistryError) as e:
             naval.get_latest_version(other)
         assert e.value.http_status_code == 403, other
+
+
+def _guard_until_idle() -> str:
+    """`liaison ingress --partner RUS` until it has had no input for 3 s (it decides everything on the topics)."""
+    r = subprocess.run([LIAISON, "ingress", "--partner", "RUS", "--max-idle", "3"], capture_output=True, text=True,
+                       timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout + r.stderr
+
+
+def test_the_ingress_guard_quarantines_every_bad_class_with_its_check_and_accepts_the_good(secured):
+    """End to end with the real guard: every class ends in liaison.quarantine.rus with the check it names
+    (BAD_CLASS_CHECK), the original sim.bad header kept; nothing bad reaches a partner-origin topic; every good
+    record does. A fresh seed each run: the guard remembers the message ids of earlier runs."""
+    _guard_until_idle()  # decide what earlier tests left on the inbound topics
+    watched = RUS_INBOUND + RUS_ORIGIN + [quarantine_topic("RUS"), INGRESS_AUDIT_TOPIC]
+    before = end_offsets(watched)
+    seed = int.from_bytes(os.urandom(4), "big")
+    result = run_partner("RUS", rate=200, count=500, seed=seed, bad_share=0.4, paced=False)
+    assert not result.errors and set(result.bad) == set(BAD_CLASSES) - {"oversized_broker"}
+    _guard_until_idle()
+    msgs = read_between(before, end_offsets(watched))
+    quarantined = [m for m in msgs if m.topic() == quarantine_topic("RUS")]
+    origin = [m for m in msgs if m.topic() in RUS_ORIGIN]
+    checks: dict[str, Counter] = {}
+    for m in quarantined:
+        h = _headers(m)
+        assert BAD_HEADER in h, ("a good record was quarantined", h)
+        checks.setdefault(h[BAD_HEADER], Counter())[h["liaison.quarantine.check"]] += 1
+    assert {cls: dict(c) for cls, c in checks.items()} == {
+        cls: {BAD_CLASS_CHECK[cls]: n} for cls, n in result.bad.items()}
+    assert not any(BAD_HEADER in _headers(m) for m in origin)
+    assert len(origin) == sum(result.good.values())
+    assert len(quarantined) == sum(result.bad.values())
