@@ -87,6 +87,16 @@ def committed_offsets(group: str, topics: list[str]) -> Offsets:
     return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in got}
 
 
+def caught_up(group: str, topics: list[str], timeout: float = 30.0) -> bool:
+    """Has ``group`` committed every data record of ``topics``? On a transactional topic the end offset lies past
+    the commit marker, which no consumer commits: the records between the committed offsets and the ends are read
+    (read_committed) and the group is caught up when there is none."""
+    ends = end_offsets(topics)
+    committed = committed_offsets(group, topics)
+    behind = {tp: e for tp, e in ends.items() if committed.get(tp, 0) < e}
+    return not behind or not read_between({tp: committed.get(tp, 0) for tp in behind}, behind, timeout)
+
+
 def seed_group(group: str, offsets: Offsets) -> None:
     """Commit `offsets` for a group that has no members yet (start a new group at a chosen point)."""
     c = kafka.consumer(group)

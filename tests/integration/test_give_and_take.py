@@ -163,3 +163,56 @@ def _label_rel(rus, mid, records) -> list[str]:
     # rus_records gives REL TO USA to the first two of every three records of a type
     same_type = [m for m, (t, _v, _s) in records.items() if t == records[mid][0]]
     return ["FRA", "RUS", "USA"] if same_type.index(mid) % 3 != 2 else ["FRA", "RUS"]
+
+
+def test_a_reciprocity_pause_withholds_the_category_with_its_reason(bus):
+    """The ledger says RUS gave back nothing in foreign_fighters this week while we gave it 1,000: the forwarder,
+    following liaison.ledger, withholds RUS's fighter reports (rule reciprocity-pause, reason in numbers, audited)
+    and nothing else changes; USA's are not affected. The bucket's previous figure is written back afterwards."""
+    import time as _time
+
+    from core.topics import LEDGER_TOPIC, topic_for
+    from operations.ledger.changelog import load_state
+    from operations.ledger.model import GIVEN, BucketKey, Figures, encode_key, encode_value, hour_of
+    from producers.simulate import Simulator
+    from schemas.models import Classification, GroupId
+
+    key = BucketKey("RUS", "foreign_fighters", GIVEN, hour_of(int(_time.time() * 1000)))
+    state = load_state(kafka.consumer(f"test-ledger-{uuid.uuid4().hex[:6]}", {"enable.partition.eof": True}))
+    original = state.buckets.get(key)
+    producer = kafka.producer({})
+
+    def put(fig):
+        producer.produce(LEDGER_TOPIC, encode_value(fig) if fig is not None else None, encode_key(key))
+        assert producer.flush(30) == 0
+
+    models = []
+    for _, m in Simulator({"intel"}, seed=99).events(400.0, 60.0):
+        if type(m).__name__ == "ForeignFighterReport":
+            subject = m.subject.model_copy(update={"nationality": ["RUS", "USA"]})
+            label = m.label.model_copy(update={"releasable_to": ["RUS", "USA"],
+                                               "classification": Classification.RESTRICTED})
+            models.append(m.model_copy(update={"subject": subject, "label": label, "affiliation": GroupId("daesh")}))
+        if len(models) == 5:
+            break
+    assert len(models) == 5
+    group, _ = fresh_group()
+    put(Figures(1000 + (original.count if original else 0), 10**6))
+    try:
+        before = end_offsets([AUDIT_TOPIC])
+        with Publisher() as pub:
+            for m in models:
+                pub.publish(m)
+        run_forwarder(group, group)
+        decided = [a for a in audits(read_between(before, end_offsets([AUDIT_TOPIC])))
+                   if a["input_topic"] == topic_for("ForeignFighterReport")]
+    finally:
+        put(original)  # the figure as it was (a tombstone when there was none)
+    mids = {str(m.label.message_id) for m in models}
+    rus = [a for a in decided if a["partner"] == "RUS" and a["message_id"] in mids]
+    usa = [a for a in decided if a["partner"] == "USA" and a["message_id"] in mids]
+    assert len(rus) == len(usa) == 5
+    assert {(a["decision"], a["rule"]) for a in rus} == {("WITHHOLD", "reciprocity-pause")}
+    reason = rus[0]["reason"]
+    assert "RUS foreign_fighters over the week" in reason and "< min_ratio 0.2" in reason, reason
+    assert {a["decision"] for a in usa} == {"RELEASE"}

@@ -40,7 +40,7 @@ GROUP = "liaison-ingress-rus"
 @pytest.fixture(scope="module")
 def rus(bus):
     policy = load_policies(POLICIES)["RUS"]
-    client = serde.registry_client()  # admin: the partner's own principal may not read the inbound subjects
+    client = serde.registry_client()  # admin (the partner may read its inbound subjects too: the gateway)
     types = exchanged_types(policy)
     ids = {t: client.get_latest_version(serde.value_subject(inbound_topic("RUS", t))).schema_id for t in types}
     internal_id = client.get_latest_version(serde.value_subject(topic_for("AirTrack"))).schema_id
