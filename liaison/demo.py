@@ -1,9 +1,12 @@
 """`liaison demo`: the main job end to end on the embedded default, then a clean stop.
 
-servers up -> topics -> schemas -> forwarder (a separate process) -> simulators -> held releases falling due
--> read back: per-type counts on the internal topics, per-partner released / withheld / held / released from
-the hold / dead-lettered from the audit topic, what is still held and when it falls due, three sample released
-records per partner -> forwarder stopped (SIGTERM) -> servers down (if the demo started them).
+servers up -> topics -> schemas -> forwarder, ingress guards, ledger (separate processes) -> our simulators and
+the partners' (publishing to us as their principals, bad input included) -> held releases falling due -> read
+back: per-type counts on the internal topics, per-recipient released / withheld / held / released from the hold /
+dead-lettered from the audit topic, what is still held and when it falls due, three sample released records per
+recipient, what the guards accepted and quarantined (by check), what each component received, the reciprocity
+ledger's table, the naval component's and the officers' feeds -> services stopped (SIGTERM) -> servers down (if
+the demo started them). The give-and-take half lives in :mod:`liaison.demo_exchange`.
 
 The forwarder runs on a variant of deploy/policies written to ``<state>/demo/policies``: RUS strike reports
 bucketed to ``--bucket`` seconds (20) instead of the hour, so that the demo shows strike reports held until
@@ -35,7 +38,8 @@ from core.topics import topic_for
 from deploy import governance, topics
 from deploy.infra import servers
 from deploy.infra.errors import InfraError
-from core.readback import committed_offsets, end_offsets, read_between
+from liaison import demo_exchange as exchange_demo
+from core.readback import caught_up, committed_offsets, end_offsets, read_between
 from core.settings import get_settings
 
 #: The RUS strike-report buckets (time and label.created_at) of the shipped policy, shortened for the demo.
@@ -53,12 +57,15 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
          seed: int = typer.Option(7, help="simulator seed"),
          feed_lines: int = typer.Option(5, help="lines of each partner's feed to show"),
          bucket: int = typer.Option(20, help="seconds of the RUS strike-report buckets in the demo's policies"),
+         partner_rate: float = typer.Option(20.0, help="records per second each simulated partner sends us"),
          keep_running: bool = typer.Option(False, help="leave the servers running at the end")) -> None:
     """Run the liaison bus end to end on local secured servers and print what happened."""
     settings = get_settings()
     external = bool(settings.bootstrap_servers)
     started_here = False
     fwd = None
+    services: dict = {}
+    partner_sims: dict = {}
     stop_sim = threading.Event()
     try:
         if not external:
@@ -80,8 +87,12 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         console.print(f"    {len(ids)} subjects, ids {sorted(set(ids.values()))}")
 
         internal = [topic_for(t) for t in schemas.MESSAGE_TYPES]
-        partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(names.PARTNER_PREFIX)]
-        watched = internal + partner_topics + [names.AUDIT_TOPIC, names.DEADLETTER_TOPIC, names.HOLD_TOPIC]
+        declared = [t.name for t in topics.load_topics()]
+        partner_topics = [t for t in declared if t.startswith(names.PARTNER_PREFIX)]
+        exchange = [t for t in declared if t.startswith((names.INBOUND_PREFIX, names.ORIGIN_PREFIX,
+                                                          names.QUARANTINE_PREFIX, names.COMPONENT_PREFIX))]
+        watched = internal + partner_topics + exchange + [names.AUDIT_TOPIC, names.DEADLETTER_TOPIC, names.HOLD_TOPIC,
+                                                          names.INGRESS_AUDIT_TOPIC]
         start = end_offsets(watched)
         demo_started = time.time()
 
@@ -94,6 +105,13 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
                                 "--policies", str(policies)],
                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         console.print(f"    pid {fwd.pid}, log {log_path}")
+        _step("starting the ingress guards (liaison ingress --partner RUS|USA, principal 'ingress') and the "
+              "reciprocity ledger (liaison ledger run, principal 'ledger')")
+        services = exchange_demo.start_services(log_path.parent, policies,
+                                                lambda m: console.print(f"    {m}", highlight=False))
+        _step(f"simulating the partners publishing to us (liaison simulate partner, as partner-rus / partner-usa): "
+              f"{partner_rate:.0f} records/s each for {duration:.0f}s, good records and bad input of every class")
+        partner_sims = exchange_demo.simulate_partners(partner_rate, duration, seed, log_path.parent, rate)
 
         _step(f"simulating naval, air and intel components (principals producer-naval/-air/-intel): "
               f"{rate:.0f} events/s for {duration:.0f}s, seed {seed}")
@@ -123,19 +141,50 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
             delivered = sim_result["delivered"]
             console.print(f"    {sum(delivered.values())} delivered in {sim_result['elapsed']:.1f}s")
 
-            _step("waiting for the forwarder to catch up")
-            targets = end_offsets(internal)
-            deadline = time.monotonic() + 90
-            while committed_offsets("liaison-forwarder", internal) != targets:
+            for code, p in partner_sims.items():
+                p.wait(duration + 120)
+            _step("waiting for the ingress guards, then the forwarder, to catch up")
+            exchange_demo.wait_caught_up(services, 120, lambda m: console.print(f"    {m}", highlight=False))
+            origin = [t for t in exchange if t.startswith(names.ORIGIN_PREFIX)]
+            targets = end_offsets(internal + origin)
+            # a busy machine is slower, not stuck: give up only after 90 s without any progress
+            deadline, done = time.monotonic() + 90, -1
+            while (committed := committed_offsets("liaison-forwarder", internal + origin)) != targets and not \
+                    caught_up("liaison-forwarder", internal + origin):
                 if fwd.poll() is not None:
                     raise RuntimeError(f"the forwarder exited with {fwd.returncode}; see {log_path}")
+                if sum(committed.values()) > done:
+                    deadline, done = time.monotonic() + 90, sum(committed.values())
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the forwarder did not catch up within 90s; see {log_path}")
+                    behind = {f"{t}/{p}": (committed.get((t, p)), end) for (t, p), end in targets.items()
+                              if committed.get((t, p)) != end}
+                    raise RuntimeError(f"the forwarder made no progress for 90s (committed, end: "
+                                       f"{dict(list(behind.items())[:6])}); see {log_path}")
                 time.sleep(0.5)
             _lag_table(monitor.poll_once(), live=False)
         _wait_for_due_holds(start, fwd, log_path, horizon_s=bucket + 30)
+        _step("waiting for the ledger to count both audits")
+        exchange_demo.wait_ledger(services, 90, lambda m: console.print(f"    {m}", highlight=False))
         end = end_offsets(watched)
-        _report(read_between(start, end), delivered)
+        msgs = read_between(start, end)
+        _report(msgs, delivered)
+        exchange_demo.report(msgs, console, {c: (log_path.parent / f"simulate-partner-{c.lower()}-demo.log").read_text()
+                                             for c in partner_sims})
+        _step("liaison ledger: given and received per partner and category (the give-and-take balance)")
+        res = subprocess.run([sys.executable, "-m", "liaison", "ledger"], capture_output=True, text=True, timeout=120,
+                             cwd=REPO_ROOT)
+        for line in res.stdout.splitlines():
+            console.print(f"    {line}", highlight=False, soft_wrap=True)
+        if res.returncode != 0:
+            console.print(f"    [red]ledger exited {res.returncode}:[/red] {res.stderr.strip()[-300:]}")
+        _step(f"liaison subscribe --component naval: the first {feed_lines} lines of the carrier group's air picture")
+        res = subprocess.run([sys.executable, "-m", "liaison", "subscribe", "--component", "naval", "--since",
+                              f"{int(time.time() - demo_started) + 5}s", "--max-records", str(feed_lines),
+                              "--idle-exit", "5"], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+        for line in res.stdout.splitlines()[:feed_lines + 2]:
+            console.print(f"    {line}", highlight=False, soft_wrap=True)
+        if res.returncode != 0:
+            console.print(f"    [red]subscribe exited {res.returncode}:[/red] {res.stderr.strip()[-300:]}")
 
         for partner in ("RUS", "USA"):
             _step(f"liaison subscribe --partner {partner}: the first {feed_lines} lines of the {partner} officer's feed")
@@ -160,6 +209,10 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
         raise typer.Exit(2)
     finally:
         stop_sim.set()
+        exchange_demo.stop(partner_sims)
+        if services:
+            _step("stopping the ingress guards and the ledger (SIGTERM: each finishes its transaction)")
+            exchange_demo.stop(services)
         if fwd is not None and fwd.poll() is None:
             _step("stopping the forwarder (SIGTERM: finishes its transaction)")
             fwd.send_signal(signal.SIGTERM)
@@ -243,7 +296,7 @@ def _report(msgs: list, delivered: Counter) -> None:
         console.print(f"    {p} withheld by: {top}", highlight=False)
 
     for p in partners:
-        prefix = f"{names.PARTNER_PREFIX}{p.lower()}."
+        prefix = names.recipient_prefix(p)
         released = [m for topic, ms in sorted(by_topic.items()) if topic.startswith(prefix) for m in ms]
         console.print(f"[bold]{p}[/bold]: {len(released)} released records; three samples:")
         seen_types = []
