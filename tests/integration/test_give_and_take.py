@@ -216,3 +216,25 @@ def test_a_reciprocity_pause_withholds_the_category_with_its_reason(bus):
     reason = rus[0]["reason"]
     assert "RUS foreign_fighters over the week" in reason and "< min_ratio 0.2" in reason, reason
     assert {a["decision"] for a in usa} == {"RELEASE"}
+
+
+def test_liaison_subscribe_reads_a_components_feed_as_its_principal_and_no_other(rus):
+    """`liaison subscribe --component naval` reads liaison.component.naval.* as component-naval; the naval
+    principal reading the intelligence cell's feed is refused by the broker."""
+    import json as _json
+    import subprocess
+
+    from tests.integration.forwarder_helpers import LIAISON
+
+    res = subprocess.run([LIAISON, "subscribe", "--component", "naval", "--from-beginning", "--json",
+                          "--max-records", "5", "--idle-exit", "10"], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [_json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert lines and all(line["topic"].startswith("liaison.component.naval.") for line in lines)
+    assert "as component-naval" in res.stderr
+    denied = subprocess.run([LIAISON, "subscribe", "--component", "intel", "--as", "naval", "--topics",
+                             "liaison.component.intel.origin.rus.intel.foreign-fighter", "--max-records", "1",
+                             "--idle-exit", "5"], capture_output=True, text=True, timeout=180)
+    assert denied.returncode == 3, denied.stderr[-2000:]
+    assert ("principal component-naval may not read topic liaison.component.intel.origin.rus.intel.foreign-fighter "
+            "(TOPIC_AUTHORIZATION_FAILED)") in denied.stderr
