@@ -37,8 +37,20 @@ _REFUSED = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
 
 def classify(err, client: str) -> str:
     """``err``: a KafkaError (or anything with its code/fatal/retriable/txn_requires_abort); ``client``:
-    "producer" or "consumer" (a fenced consumer is a static member replaced, recoverable by new clients)."""
+    "producer" or "consumer" (a fenced consumer is a static member replaced, recoverable by new clients).
+
+    librdkafka reports a client's fatal error to ``error_cb`` (and as a consumer error event) with the code
+    ``_FATAL`` and a KafkaError whose ``fatal()`` is False (confluent-kafka builds it from the code and the
+    reason only; the underlying error is in the text: "Fatal error: Broker: Static consumer fenced by other
+    consumer with same group.instance.id"). A consumer's ``_FATAL`` is fatal: the consumer delivers nothing
+    any more (a static member fenced after its session timed out during a broker outage: its rejoin replaced
+    its own old member id), new clients go on. A producer's ``_FATAL`` is left to its next transactional call,
+    which raises the underlying error with ``fatal()`` true and is sorted from that (fenced by another instance:
+    final, never restarted; a recoverable fault would start a new producer that fences the instance that took
+    over)."""
     code = err.code()
+    if client == "consumer" and code == KafkaError._FATAL:
+        return FATAL
     if client == "producer" and code in _REFUSED:
         return FINAL
     if client == "producer" and code in _FENCED and (err.fatal() or (code in _FENCED_ALWAYS and
@@ -112,7 +124,7 @@ class ClientErrors:
     def callback(self, client: str):
         def error_cb(err) -> None:
             kind = self.report(client, err)
-            if err.fatal() and self.fault is None:
+            if (err.fatal() or kind == FATAL) and self.fault is None:
                 self.fault = ForwarderFault(kind, client, describe(err), err)
         return error_cb
 
@@ -125,8 +137,9 @@ class ClientErrors:
         for listener in self.listeners:
             listener(client, kind, err)
         now, key = time.monotonic(), (client, err.code())
-        if now - self._logged.get(key, -1e9) >= 30 or err.fatal():
+        fatal = err.fatal() or kind in (FATAL, FINAL)
+        if now - self._logged.get(key, -1e9) >= 30 or fatal:
             self._logged[key] = now
             self.log.warning("kafka client error", client=client, kind=kind, code=err.name(), error=err.str(),
-                             fatal=err.fatal(), transactional_id=self.transactional_id)
+                             fatal=fatal, transactional_id=self.transactional_id)
         return kind

@@ -40,7 +40,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, TopicPartition
 
 from consumers.forwarder.codec import InputDecoder, RegistryUnavailable
-from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, classify, describe, sleep_unless
 from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, PartnerPlan, Pipeline, Poison
 from consumers.forwarder.plans import PlanSource, ensure_partner_keys
 from consumers.forwarder.schema_cache import SchemaCache, default_cache_path
@@ -64,14 +64,15 @@ REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
 
 def in_records(msgs: list, on_error=None) -> list[InRecord]:
     """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, other error events are
-    passed to ``on_error(err)`` and skipped (librdkafka goes on by itself), a fatal one raises ForwarderFault."""
+    passed to ``on_error(err)`` and skipped (librdkafka goes on by itself), a fatal one (``fatal()``, or the
+    ``_FATAL`` event of a consumer that failed: see faults.classify) raises ForwarderFault."""
     out = []
     for m in msgs:
         err = m.error()
         if err is not None:
             if err.code() == KafkaError._PARTITION_EOF:
                 continue
-            if err.fatal():
+            if err.fatal() or classify(err, "consumer") == FATAL:
                 raise ForwarderFault(FATAL, "consumer", describe(err), err)
             if on_error is not None:
                 on_error(err)
