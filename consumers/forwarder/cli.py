@@ -28,6 +28,8 @@ log = get_logger("liaison.forwarder")
 
 #: a run that lasted this long resets the restart backoff
 STABLE_S = 60.0
+#: --supervise: seconds before the first restart, doubled per restart up to the cap
+RESTART_BACKOFF_S, RESTART_BACKOFF_CAP_S = 1.0, 30.0
 
 
 def _line(tid: str, f: ForwarderFault) -> str:
@@ -71,7 +73,7 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # a stuck process shows where
     if metrics_port:
         serve_forwarder_metrics(current, metrics_port)
-    backoff = Backoff(1.0, 30.0)
+    backoff = Backoff(RESTART_BACKOFF_S, RESTART_BACKOFF_CAP_S)
     tid = f"liaison-forwarder-{instance}" if instance else "liaison-forwarder"
 
     def retry_or_exit(why: str, line: str, code: int = 1) -> None:

@@ -60,6 +60,9 @@ log = get_logger("liaison.forwarder")
 MAX_RECORD_BYTES = 1_200_000
 #: Registry calls of the forwarder: a short timeout and one retry; the forwarder backs off by itself.
 REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
+#: init_transactions at start (it fences a previous producer of the same transactional.id, aborting its
+#: transaction); the consumer's close at the end (a consumer whose brokers are gone may take long): bounds, s
+INIT_TRANSACTIONS_S, CONSUMER_CLOSE_S = 60.0, 15.0
 
 
 def in_records(msgs: list, on_error=None) -> list[InRecord]:
@@ -140,7 +143,7 @@ class Forwarder:
             self.settings, principal=principal)
         self.txn.producer = self.producer
         try:
-            self.producer.init_transactions(60)
+            self.producer.init_transactions(INIT_TRANSACTIONS_S)
         except Exception as e:  # noqa: BLE001 - KafkaException: brokers away (timeout) or fatal
             err = e.args[0] if e.args and hasattr(e.args[0], "code") else None
             self._close_clients()
@@ -362,7 +365,7 @@ class Forwarder:
         """Close the consumer (bounded: a consumer whose brokers are gone may take long) and flush the producer."""
         closing = threading.Thread(target=self._close_consumer, daemon=True)
         closing.start()
-        closing.join(15)
+        closing.join(CONSUMER_CLOSE_S)
         if self.txn.stuck:  # a call of the producer never returned: leave it alone (the next one fences it)
             return
         try:

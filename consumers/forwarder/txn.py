@@ -51,6 +51,8 @@ log = get_logger("liaison.forwarder")
 #: seconds a transactional call may overrun its own timeout before the producer counts as stuck
 GRACE_S = 15.0
 CALL_TIMEOUT_S = 30
+#: seconds a transaction may take from begin to commit, retries included (below transaction.timeout.ms, 60 s)
+TRANSACTION_BOUND_S = 45.0
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Outcome:
 
 
 class Transactions:
-    def __init__(self, producer, group_metadata, stopping=lambda: False, bound: float = 45.0,
+    def __init__(self, producer, group_metadata, stopping=lambda: False, bound: float = TRANSACTION_BOUND_S,
                  abort_bound: float = 120.0, transactional_id: str = ""):
         self.producer = producer
         self.group_metadata = group_metadata  # () -> the consumer's group metadata
