@@ -22,10 +22,15 @@ __all__ = ["start_kafka", "kafka_healthy", "broker_answers", "replicas_in_sync",
 
 
 def _cluster_id(plan: Plan) -> str:
+    """The cluster id (22 characters of URL-safe base64, as Kafka's own), made once per shape. Never one that
+    starts with "-" (like Kafka's Uuid.randomUuid): one in 64 would, and the storage tool would read it as an
+    option ("argument --cluster-id/-t: expected one argument")."""
     f = plan.shape_dir / "cluster.id"
     if f.exists():
         return f.read_text().strip()
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(cid + "\n")
     return cid
@@ -69,7 +74,8 @@ def _format_storage(plan: Plan, node: KafkaNode, jars: ServerJars, props: Path, 
         shutil.rmtree(data_dir)
     # The passwords go in an argument file (0600, removed after), not on the command line any local user can read.
     argfile = node_dir / "format.args"
-    args = ["kafka.tools.StorageTool", "format", "-t", _cluster_id(plan), "-c", str(props),
+    # --cluster-id=<id>: an id kept from before that starts with "-" is still read as the option's value
+    args = ["kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id(plan)}", "-c", str(props),
             *security.scram_format_args(sec.passwords, sec.users)]
     security.write_private(argfile, "\n".join(f'"{a}"' for a in args) + "\n")
     log.parent.mkdir(parents=True, exist_ok=True)
