@@ -42,7 +42,7 @@ from deploy.infra.process import (Proc, http_status, is_ours, pid_alive, port_in
 from deploy.infra.registry import apicurio_ready, registry_healthy, start_registry
 from deploy.infra.registry_gateway import (NAME as GATEWAY, apicurio_healthy, gateway_healthy, prepare_gateway,
                                            start_gateway)
-from deploy.infra.state import infra_file, read_state, write_state
+from deploy.infra.state import infra_file, read_state, state_lock, write_state
 
 __all__ = [
     "up", "restart", "down", "status", "decide", "Decision", "STOP_BOUNDS", "NO_QUORUM_BOUND",
@@ -180,13 +180,20 @@ def up(settings: Settings, shape: str | None = None, registry_storage: str | Non
     not answer its health check is not restarted (it may be slow: a journal replay, a GC pause): ``up`` waits
     for it like for one it started, and when it still does not answer, fails naming it and leaves it running
     (``liaison infra restart NAME`` restarts it). The shape and the registry storage of a running set are kept
-    when not given. Returns the state (addresses, processes)."""
-    return _converge(settings, shape, registry_storage, None, log)
+    when not given. One command at a time per state directory (:func:`~deploy.infra.state.state_lock`): an `up`
+    started while another runs waits for it. Returns the state (addresses, processes)."""
+    with state_lock(settings.state_dir, "up", log):
+        return _converge(settings, shape, registry_storage, None, log)
 
 
 def restart(settings: Settings, name: str, log=print) -> dict:
     """Restart exactly server ``name`` (kafka-1..3, registry, registry-gateway): a bounded stop, then a start
     like ``up``'s, waiting until it is healthy (a broker: back in the cluster; the registry: ready)."""
+    with state_lock(settings.state_dir, "restart", log):
+        return _restart(settings, name, log)
+
+
+def _restart(settings: Settings, name: str, log) -> dict:
     state = Path(settings.state_dir).resolve()
     data = read_state(state)
     if not data:
@@ -404,6 +411,11 @@ def down(settings: Settings, log=print) -> int:
     brokers run (no controller quorum: a broker's controlled shutdown then waits for an approval that cannot
     come, and the registry's Kafka clients for brokers that are gone), everything is stopped at once and killed
     after :data:`NO_QUORUM_BOUND`. Returns how many processes were stopped."""
+    with state_lock(settings.state_dir, "down", log):
+        return _down(settings, log)
+
+
+def _down(settings: Settings, log) -> int:
     state = Path(settings.state_dir).resolve()
     data = read_state(state)
     ours = []
