@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,45 @@ from producers.simulate import Simulator  # noqa: E402
 from release import SecretStore, decide, envelope, load_policies  # noqa: E402
 from schemas.models import to_avro  # noqa: E402
 
-__all__ = ["ALL", "INTERNAL", "ForwarderLog", "Load", "NetCut", "assert_accounting", "committed_offsets",
+__all__ = ["ALL", "INTERNAL", "ForwarderLog", "Load", "NetCut", "OwnCluster", "assert_accounting", "committed_offsets",
            "done", "end_offsets", "figures", "forwarder_run", "group_assignment", "plain_lines", "read_complete",
            "start_forwarder", "stop_forwarder", "wait_until"]
+
+
+@dataclass(frozen=True)
+class OwnCluster:
+    """Where a fault test's own cluster-shape servers live: a state directory next to the session's
+    (``<LIAISON_TEST_STATE>-<tag>``) and ports derived from the session's Kafka port base, so that two fault
+    suites with their own LIAISON_TEST_STATE / LIAISON_TEST_PORT_BASE never share (and stop, or kill as strays)
+    each other's cluster servers. Slot ``n`` takes base + 10n .. base + 10n + 8: Kafka nodes base + 10n .. + 5
+    (client, controller per node), Apicurio base + 10n + 6 (management + 7), the gateway base + 10n + 8.
+    The session's single shape uses base, base + 1 only. LIAISON_TEST_<ENV>_PORT_BASE and
+    LIAISON_TEST_<ENV>_REGISTRY_PORT override the two (as before)."""
+
+    state: Path
+    port_base: int
+    registry_port: int
+
+    @classmethod
+    def of(cls, tag: str, env: str, slot: int) -> OwnCluster:
+        from tests.conftest import TEST_PORT_BASE, TEST_STATE
+
+        base = TEST_PORT_BASE + 10 * slot
+        return cls(Path(f"{Path(TEST_STATE).resolve()}-{tag}"),
+                   int(os.environ.get(f"LIAISON_TEST_{env}_PORT_BASE", base)),
+                   int(os.environ.get(f"LIAISON_TEST_{env}_REGISTRY_PORT", base + 6)))
+
+    @property
+    def ports(self) -> list[int]:
+        return ([self.port_base + i for i in range(6)]
+                + [self.registry_port, self.registry_port + 1, self.registry_port + 2])
+
+    def settings(self):
+        from core import settings as settings_mod
+
+        return settings_mod.Settings(state_dir=self.state, port_base=self.port_base,
+                                     registry_port=self.registry_port, registry_gateway_port=self.registry_port + 2,
+                                     registry_storage="mem", bootstrap_servers="", schema_registry_url="")
 
 
 def now() -> datetime.datetime:

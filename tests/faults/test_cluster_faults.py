@@ -2,8 +2,10 @@
 killed (-9, by their recorded pid) under load, then started again with `servers.up(...)`, which restarts exactly
 the dead ones.
 
-Own servers: state directory .state/test-cfault, Kafka ports 55092..55097, registry 55081 (management 55082,
-gateway 55083), in-memory registry storage (the fault here is the brokers; a KafkaSQL registry would go down
+Own servers: state directory <LIAISON_TEST_STATE>-cfault (.state/test-cfault by default), ports derived from
+LIAISON_TEST_PORT_BASE (fault_helpers.OwnCluster, slot 1): Kafka base+10..base+15, registry base+16 (management
+base+17, gateway base+18); LIAISON_TEST_CFAULT_PORT_BASE / LIAISON_TEST_CFAULT_REGISTRY_PORT override; in-memory
+registry storage (the fault here is the brokers; a KafkaSQL registry would go down
 with them). Every client of this process and the forwarder subprocess are pointed at them for the module.
 
 - (a) one broker (the forwarder group's coordinator) killed while the forwarder has a transaction open, a
@@ -50,7 +52,9 @@ from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key,
                                canonical, check_partner_records, decision_audits, fresh_group, header,
                                start_forwarder)
 
-from core import REPO_ROOT, kafka, serde  # noqa: E402
+from fault_helpers import OwnCluster  # noqa: E402
+
+from core import kafka, serde  # noqa: E402
 from core import settings as settings_mod  # noqa: E402
 from core.readback import committed_offsets, end_offsets, read_between  # noqa: E402
 from deploy.infra import servers  # noqa: E402
@@ -62,9 +66,8 @@ from schemas.models import to_avro  # noqa: E402
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.integration]
 
-STATE = REPO_ROOT / ".state" / "test-cfault"
-PORT_BASE = int(os.environ.get("LIAISON_TEST_CFAULT_PORT_BASE", "55092"))
-REGISTRY_PORT = int(os.environ.get("LIAISON_TEST_CFAULT_REGISTRY_PORT", "55081"))
+OWN = OwnCluster.of("cfault", "CFAULT", slot=1)
+STATE, PORT_BASE, REGISTRY_PORT = OWN.state, OWN.port_base, OWN.registry_port
 RATE = 100.0  # records per second published
 #: (a) how long after the kill the forwarder must have committed a batch while one broker of three is dead (the
 #: leader moves take the broker session timeout, 9 s; a transaction call librdkafka never returns from is given up
@@ -79,8 +82,7 @@ def _now() -> datetime.datetime:
 
 
 def _settings() -> settings_mod.Settings:
-    return settings_mod.Settings(state_dir=STATE, port_base=PORT_BASE, registry_port=REGISTRY_PORT,
-                                 registry_storage="mem", bootstrap_servers="", schema_registry_url="")
+    return OWN.settings()
 
 
 def _quiet(*_a, **_k) -> None:

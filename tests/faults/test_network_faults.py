@@ -10,8 +10,9 @@ the test fails, naming it (`make test-deps` installs it).
   in production (`--supervise`, and restarted after an exit other than 0, 2 or 3, as systemd's
   Restart=on-failure / RestartPreventExitStatus=2 3 does). After healing: every record published forwarded,
   the same accounting (0 duplicates, 0 missing).
-- cluster shape (3 brokers, replication 3, min ISR 2; own servers in .state/test-netcut-cluster, ports
-  LIAISON_TEST_NETCUT_PORT_BASE (53192..53197) and LIAISON_TEST_NETCUT_REGISTRY_PORT (53181..53183)): the
+- cluster shape (3 brokers, replication 3, min ISR 2; own servers in <LIAISON_TEST_STATE>-netcut-cluster, ports
+  derived from LIAISON_TEST_PORT_BASE (fault_helpers.OwnCluster, slot 2: Kafka base+20..base+25, registry
+  base+26..base+28), or LIAISON_TEST_NETCUT_PORT_BASE / LIAISON_TEST_NETCUT_REGISTRY_PORT): the
   broker leading the most partitions of the bus's topics cut for 20 s under load, then healed; the same
   accounting. The rules match the node's own ports, so what is cut is every connection *to* it (clients, the
   other brokers' fetches, the other controllers); its own connections to the other nodes (from ephemeral
@@ -35,18 +36,16 @@ from pathlib import Path
 
 import pytest
 
-from fault_helpers import (ALL, Load, assert_accounting, done, end_offsets, figures, forwarder_run, kill_quietly,
+from fault_helpers import (ALL, Load, OwnCluster, assert_accounting, done, end_offsets, figures, forwarder_run, kill_quietly,
                            port_hangs, port_open, read_complete, stop_forwarder, wait_until)
 from forwarder_helpers import check_partner_records, fresh_group
-from core import REPO_ROOT
 from core import settings as settings_mod
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 CUT_S = 20.0
-CLUSTER_STATE = REPO_ROOT / ".state" / "test-netcut-cluster"
-CLUSTER_PORT_BASE = int(os.environ.get("LIAISON_TEST_NETCUT_PORT_BASE", "53192"))
-CLUSTER_REGISTRY_PORT = int(os.environ.get("LIAISON_TEST_NETCUT_REGISTRY_PORT", "53181"))
+CLUSTER = OwnCluster.of("netcut-cluster", "NETCUT", slot=2)
+CLUSTER_STATE = CLUSTER.state
 EVENTS = ("batch committed", "kafka client error", "transaction aborted", "transaction call retried",
           "transaction abort retried", "forwarder restarting")
 
@@ -184,9 +183,7 @@ def _cluster_servers():
     from deploy import governance, topics
     from deploy.infra import servers
 
-    s = settings_mod.Settings(state_dir=CLUSTER_STATE, port_base=CLUSTER_PORT_BASE,
-                              registry_port=CLUSTER_REGISTRY_PORT, registry_storage="mem", bootstrap_servers="",
-                              schema_registry_url="")
+    s = CLUSTER.settings()
     saved = dict(os.environ)
     try:
         t0 = time.monotonic()
