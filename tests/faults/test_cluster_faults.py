@@ -54,6 +54,8 @@ from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key,
 
 from fault_helpers import OwnCluster  # noqa: E402
 
+from consumers.forwarder import cli as fwd_cli, service as fwd_service, txn as fwd_txn  # noqa: E402
+
 from core import kafka, serde  # noqa: E402
 from core import settings as settings_mod  # noqa: E402
 from core.readback import committed_offsets, end_offsets, read_between  # noqa: E402
@@ -73,6 +75,16 @@ RATE = 100.0  # records per second published
 #: leader moves take the broker session timeout, 9 s; a transaction call librdkafka never returns from is given up
 #: by the forwarder after 45 s and its clients built again by its supervisor)
 OUTAGE_PROGRESS_S = 90.0
+#: (b) how long after `up` returned (every broker back) the forwarder may take to commit a batch, each term a bound
+#: of its own: a transactional call hung on the coordinator that was gone (librdkafka#5456, #5511), or the abort of a
+#: batch whose transaction bound passed during the outage, is given up by the watchdog (CALL_TIMEOUT_S + GRACE_S);
+#: its clients are closed (CONSUMER_CLOSE_S); the supervisor waits its backoff (at most RESTART_BACKOFF_CAP_S:
+#: restarts during the outage doubled it); the new forwarder starts (as long as its first start took in this run,
+#: measured) and its init_transactions, which fences the old producer, takes at most INIT_TRANSACTIONS_S; its
+#: first transaction at most TRANSACTION_BOUND_S. Measured here (2 cores): 7 s (the static consumer fenced after its
+#: session timed out: restarted at once) to 49 s (send_offsets_to_transaction hung until the watchdog) after `up`.
+RESUME_AFTER_UP_S = (fwd_txn.CALL_TIMEOUT_S + fwd_txn.GRACE_S + fwd_service.CONSUMER_CLOSE_S
+                     + fwd_cli.RESTART_BACKOFF_CAP_S + fwd_service.INIT_TRANSACTIONS_S + fwd_txn.TRANSACTION_BOUND_S)
 EVENTS = ("batch committed", "kafka client error", "transaction aborted, batch will be reprocessed",
           "transaction call retried", "transaction abort retried", "forwarder restarting")
 
@@ -394,11 +406,13 @@ def _brokers_killed_under_load(s, label: str, how_many: int, seed: int) -> None:
     p = logs = None
     victims: list[str] = []
     try:
+        spawned = time.monotonic()
         p = start_forwarder(group, instance, "--supervise")
         logs = ForwarderLog(p)
         pid = p.pid
         alive = lambda: p.poll() is None  # noqa: E731
         logs.wait_for("forwarder started", timeout=120)
+        start_s = time.monotonic() - spawned  # a start of the forwarder on this machine now (its restart: the same)
         load.start()
         logs.wait_for("batch committed", 3, timeout=120)
         coordinator = _coordinator(group)
@@ -447,8 +461,10 @@ def _brokers_killed_under_load(s, label: str, how_many: int, seed: int) -> None:
         assert _changed(before, after) == sorted(victims), (before, after)
         outage = returned - killed_at
         load.wait_acked(300, after=returned, timeout=120)
-        wait_until("a forwarder batch committed after the restart",
-                   lambda: any(t >= up_at for t in _event_times(logs, "batch committed")), 120, alive=alive)
+        wait_until(f"a forwarder batch committed after the restart (bound: {RESUME_AFTER_UP_S:.0f} s + a start, "
+                   f"{start_s:.1f} s, after up returned)",
+                   lambda: any(t >= up_at for t in _event_times(logs, "batch committed")),
+                   max(1.0, returned + RESUME_AFTER_UP_S + start_s - time.time()), alive=alive)
         load.stop()
         wait_until("every input forwarded (the group committed the internal topics to their end)",
                    lambda: _done(group), 180, step=2.0, alive=alive)
@@ -464,6 +480,11 @@ def _brokers_killed_under_load(s, label: str, how_many: int, seed: int) -> None:
         if p is not None and p.poll() is None:
             p.kill()
             p.wait(30)
+        if logs is not None:  # kept for reading afterwards: <state>/fault-logs/<instance>.log
+            kept = STATE / "fault-logs" / f"{instance}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text("".join(logs.lines))
+            print(f"[{label}] the forwarder's log: {kept}", flush=True)
         if victims and not all(r["alive"] for r in servers.status(s)):
             try:
                 servers.up(s, log=_quiet)  # the next test starts with every broker
