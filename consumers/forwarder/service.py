@@ -43,15 +43,20 @@ from consumers.forwarder.codec import InputDecoder, RegistryUnavailable
 from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, classify, describe, sleep_unless
 from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, PartnerPlan, Pipeline, Poison
 from consumers.forwarder.plans import PlanSource, ensure_partner_keys
+from consumers.forwarder.reciprocity import ReciprocityPauses
 from consumers.forwarder.schema_cache import SchemaCache, default_cache_path
 from consumers.forwarder.txn import Transactions
 from core import kafka, serde
 from core.logs import get_logger
 from core.settings import Settings, get_settings
-from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS
+from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS, ORIGIN_PREFIX
 from release import SecretStore
+from release.exchange import origin_schemas
 
 __all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys", "in_records"]
+
+#: librdkafka regex subscription (a leading ^) of every partner-origin topic
+ORIGIN_PATTERN = "^" + ORIGIN_PREFIX.replace(".", "\\.") + ".*"
 
 log = get_logger("liaison.forwarder")
 
@@ -98,7 +103,9 @@ class Forwarder:
         self.group_id = group_id
         self.batch_size = batch_size
         self.secrets = secrets or SecretStore()
-        self.client = serde.registry_client(self.settings, timeout=REGISTRY_TIMEOUT_S, retries=REGISTRY_RETRIES)
+        # as its own principal at the registry gateway too (a service principal: the whole API)
+        self.client = serde.registry_client(self.settings, principal=principal, timeout=REGISTRY_TIMEOUT_S,
+                                            retries=REGISTRY_RETRIES)
         self.cache = SchemaCache(cache_path or default_cache_path(self.settings.state_dir, self.instance),
                                  self.settings.registry_url())
         self.decoder = InputDecoder(self.client, validate=validate, cache=self.cache)
@@ -111,6 +118,7 @@ class Forwarder:
         self.source.report()
         self.decoder.known_ids |= self.source.ids
         self.decoder.verify()  # ids cached on disk, against the registry when it answers
+        self.decoder.origin_schemas = origin_schemas(p.policy for p in plans.values())
         self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id)
         self.totals = BatchStats()
         self._stop = self._reload = False
@@ -133,6 +141,10 @@ class Forwarder:
             "group.instance.id": self.transactional_id, "session.timeout.ms": 30000,
             "fetch.min.bytes": 1, "max.partition.fetch.bytes": 1048576, "error_cb": self.client_errors.callback("consumer"),
             **(consumer_conf or {})}, self.settings, principal=principal)
+        # the reciprocity ledger, followed by a consumer of its own (assigned, no group), only if a policy pauses
+        self.reciprocity = ReciprocityPauses(lambda: kafka.consumer(f"{self.group_id}-ledger-{self.instance}", {
+            "enable.partition.eof": True, "error_cb": self.client_errors.callback("ledger"), **(consumer_conf or {})},
+            self.settings, principal=principal), log)
         self.txn = Transactions(None, self.consumer.consumer_group_metadata, stopping=lambda: self._stop,
                                 transactional_id=self.transactional_id)
         self.producer = kafka.producer({
@@ -173,6 +185,7 @@ class Forwarder:
         self._reload_backoff.reset()
         self.source.report()
         self.decoder.known_ids |= self.source.ids
+        self.decoder.origin_schemas = origin_schemas(p.policy for p in plans.values())
         self.pipeline.plans = plans
         log.info("policies reloaded", versions={c: p.policy.version for c, p in plans.items()})
         return True
@@ -189,7 +202,9 @@ class Forwarder:
             raise
         for _attempt in range(2 * len(batch) + 2):
             try:
-                result = self.pipeline.process(batch, int(time.time() * 1000), self.poison)
+                now_ms = int(time.time() * 1000)
+                paused = self.reciprocity.current({c: p.policy for c, p in self.partners.items()}, now_ms)
+                result = self.pipeline.process(batch, now_ms, self.poison, paused)
             except BaseException:
                 self._rewind(msgs)
                 raise
@@ -317,7 +332,8 @@ class Forwarder:
 
     def run(self, max_idle: float | None = None, duration: float | None = None,
             poll_timeout: float = 0.5) -> BatchStats:
-        self.consumer.subscribe(list(INTERNAL_TOPICS) + [HOLD_TOPIC], on_assign=self._assigned,
+        # partner-origin topics by pattern: a partner added later is consumed without a restart
+        self.consumer.subscribe(list(INTERNAL_TOPICS) + [ORIGIN_PATTERN, HOLD_TOPIC], on_assign=self._assigned,
                                 on_revoke=self._revoked, on_lost=self._revoked)
         log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id,
                  partners={c: p.policy.version for c, p in self.partners.items()})
@@ -378,6 +394,10 @@ class Forwarder:
             self.consumer.close()
         except Exception as e:  # noqa: BLE001 - a fatally failed consumer refuses its close
             log.warning("consumer close failed", error=str(e))
+        try:
+            self.reciprocity.close()
+        except Exception as e:  # noqa: BLE001 - the ledger consumer: same
+            log.warning("ledger consumer close failed", error=str(e))
 
     def close(self) -> None:
         self._close_clients()
