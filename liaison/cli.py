@@ -7,6 +7,7 @@ import typer
 from deploy.infra.cli import app as infra_app
 from consumers.forwarder.cli import forward
 from consumers.ingress.cli import ingress
+from consumers.deconfliction.cli import deconflict
 from release.cli import app as policy_app
 from liaison.demo import demo
 from deploy.governance import app as schemas_app
@@ -30,6 +31,7 @@ app.command("publish")(publish)
 app.add_typer(simulate_app, name="simulate")
 app.command("forward")(forward)
 app.command("ingress")(ingress)
+app.command("deconflict")(deconflict)
 app.command("demo")(demo)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 app.add_typer(lag_app, name="lag")
