@@ -2,11 +2,11 @@
 published in the background, the forwarder's stderr, the consumer group as the broker describes it, the
 accounting read back with read_committed, and network cuts made with iptables.
 
-The accounting (:func:`figures`, :func:`assert_accounting`), per partner: released + withheld + held = input -
-dead-lettered (from the audit: released = RELEASE + RELEASED, held = HELD - RELEASED); one decision audit per
-(input, partner); every audited release on the partner topics exactly once (matched by content and envelope,
-as tests/integration/forwarder_helpers.check_partner_records does), so duplicates and missing are counted, not
-only asserted.
+The accounting (:func:`figures`, :func:`assert_accounting`, :func:`check_recipient_records`), per recipient
+(partners and our components: deploy/policies serves both, each on its own feed topics): released + withheld +
+held = input - dead-lettered (from the audit: released = RELEASE + RELEASED, held = HELD - RELEASED); one decision
+audit per (input, recipient); every audited release on the recipient's topics exactly once (matched by content
+and envelope), so duplicates and missing are counted, not only asserted.
 """
 
 from __future__ import annotations
@@ -30,20 +30,89 @@ import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key, audits, by_partner,  # noqa: E402
+import forwarder_helpers  # noqa: E402
+from forwarder_helpers import (COMPONENT_TOPICS, INTERNAL, POLICIES, ForwarderLog, audit_key, audits,  # noqa: E402
                                canonical, decision_audits, start_forwarder)
 
 from core import kafka, serde  # noqa: E402
 from core.readback import committed_offsets, end_offsets, read_between  # noqa: E402
-from core.topics import HOLD_TOPIC  # noqa: E402
+from core.topics import COMPONENT_PREFIX, HOLD_TOPIC, PARTNER_PREFIX, source_of_recipient_topic  # noqa: E402
 from producers.publisher import Publisher  # noqa: E402
 from producers.simulate import Simulator  # noqa: E402
 from release import SecretStore, decide, envelope, load_policies  # noqa: E402
 from schemas.models import to_avro  # noqa: E402
 
-__all__ = ["ALL", "INTERNAL", "ForwarderLog", "Load", "NetCut", "OwnCluster", "assert_accounting", "committed_offsets",
+__all__ = ["ALL", "INTERNAL", "ForwarderLog", "Load", "NetCut", "OwnCluster", "assert_accounting", "by_recipient",
+           "check_recipient_records", "committed_offsets", "recipients",
            "done", "end_offsets", "figures", "forwarder_run", "group_assignment", "plain_lines", "read_complete",
            "start_forwarder", "stop_forwarder", "wait_until"]
+
+
+#: Every topic the forwarder writes or reads, the recipients' feeds of both kinds included: partner topics and our
+#: components' topics (deploy/policies has component policies too: naval, air, intel), to read a window back.
+ALL = forwarder_helpers.ALL + [t for t in COMPONENT_TOPICS if t not in forwarder_helpers.ALL]
+
+
+def recipients(policies_dir=POLICIES) -> int:
+    """How many recipients (partners and components) the policies of ``policies_dir`` serve: each input gets one
+    decision audit per recipient."""
+    return len(load_policies(policies_dir, SecretStore()))
+
+
+def by_recipient(msgs) -> dict[str, list]:
+    """The feed records of ``msgs`` per recipient, as the audit names it (a partner's code, a component's name)."""
+    out: dict[str, list] = {}
+    for m in msgs:
+        if m.topic().startswith((PARTNER_PREFIX, COMPONENT_PREFIX)):
+            out.setdefault(source_of_recipient_topic(m.topic())[0], []).append(m)
+    return out
+
+
+def check_recipient_records(models: dict, msgs, policies_dir=POLICIES) -> dict[str, Counter]:
+    """tests/integration/forwarder_helpers.check_partner_records for every recipient, partners and components:
+    every feed record is the pure decision's view of an input whose audit says RELEASE (at once) or RELEASED
+    (from the hold), with that release's envelope (key, headers, timestamp): no more, no fewer, no duplicate. An
+    input's audit is HELD or RELEASE exactly when decide() releases it, HELD exactly when its envelope was not
+    yet due. Returns recipient -> Counter of decisions."""
+    policies = load_policies(policies_dir, SecretStore())
+    records = audits(msgs)
+    want: dict[str, Counter] = {code: Counter() for code in policies}
+    decided: dict[str, Counter] = {code: Counter() for code in policies}
+    for a in records:
+        decided[a["partner"]][a["decision"]] += 1
+        if a["decision"] == "DEAD_LETTER":
+            continue
+        m = models[a["message_id"]]
+        name = type(m).__name__
+        policy = policies[a["partner"]]
+        d = decide(name, to_avro(m), policy)
+        if a["decision"] in ("RELEASE", "HELD", "RELEASED"):
+            assert d.decision == "RELEASE", (a, d)
+            e = envelope(name, d, policy)
+            due_at = int(a["due_at"].timestamp() * 1000) if a["due_at"] is not None else None
+            decided_at = int(a["decided_at"].timestamp() * 1000)
+            if a["decision"] == "RELEASE":
+                assert e.due_ms is None or e.due_ms <= decided_at, a
+            else:
+                assert due_at == e.due_ms and (a["decision"] == "RELEASED") == (decided_at >= e.due_ms), a
+            if a["decision"] != "HELD":
+                want[a["partner"]][(a["output_topic"], e.key, tuple(e.headers), e.timestamp_ms,
+                                    canonical(d.released))] += 1
+        else:
+            assert d.decision == "WITHHOLD" or a["rule"] == "hold-bound", (a, d)
+    deser = serde.avro_deserializer()
+    got: dict[str, Counter] = {code: Counter() for code in policies}
+    for code, ms in by_recipient(msgs).items():
+        for m in ms:
+            view = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+            got.setdefault(code, Counter())[(m.topic(), m.key(), tuple(m.headers() or []), m.timestamp()[1],
+                                             canonical(view))] += 1
+    for code in set(policies) | set(got):
+        assert max(want.get(code, Counter()).values(), default=1) == 1, f"{code}: one expected view twice"
+        missing, extra = want.get(code, Counter()) - got[code], got[code] - want.get(code, Counter())
+        assert not missing and not extra, f"{code}: {sum(missing.values())} missing, {sum(extra.values())} extra " \
+                                          f"(or duplicated); e.g. {list(missing)[:1]} {list(extra)[:1]}"
+    return decided
 
 
 @dataclass(frozen=True)
@@ -263,8 +332,8 @@ def read_complete(start: dict, n_inputs: int | None = None, timeout: float = 60.
             return msgs
         records = audits(msgs)
         released = sum(a["decision"] in ("RELEASE", "RELEASED") for a in records)
-        if (len(decision_audits(records)) >= 2 * n_inputs
-                and sum(len(v) for v in by_partner(msgs).values()) >= released) or time.monotonic() > deadline:
+        if (len(decision_audits(records)) >= recipients() * n_inputs
+                and sum(len(v) for v in by_recipient(msgs).values()) >= released) or time.monotonic() > deadline:
             return msgs
         time.sleep(1.0)
 
@@ -283,10 +352,11 @@ def figures(label: str, sent: dict, msgs: list, only: set | None = None) -> dict
     per_key = Counter(audit_key(a) for a in decision_audits(records))
     deser = serde.avro_deserializer()
     got: dict[str, Counter] = {c: Counter() for c in partners}
-    for code, ms in by_partner(msgs).items():
+    for code, ms in by_recipient(msgs).items():
         for m in ms:
             view = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
-            got[code][(m.topic(), m.key(), tuple(m.headers() or []), m.timestamp()[1], canonical(view))] += 1
+            got.setdefault(code, Counter())[(m.topic(), m.key(), tuple(m.headers() or []), m.timestamp()[1],
+                                             canonical(view))] += 1
     want: dict[str, Counter] = {c: Counter() for c in partners}
     unknown = 0
     for a in records:

@@ -23,7 +23,8 @@ from producers.publisher import Publisher
 from producers.simulate import Simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from forwarder_helpers import ALL, INTERNAL, audit_key, audits, decision_audits  # noqa: E402
+from fault_helpers import ALL, by_recipient, recipients  # noqa: E402
+from forwarder_helpers import INTERNAL, audit_key, audits, decision_audits  # noqa: E402
 from tests.conftest import TEST_PORT_BASE, TEST_REGISTRY_PORT, TEST_STATE  # noqa: E402
 
 
@@ -71,15 +72,17 @@ def figures(name: str, models: dict, msgs) -> dict:
     return out
 
 
-def wait_decided(start, n_inputs: int, partners: int = 2, timeout: float = 240.0, extra=()) -> list:
-    """Until every input in the window has one decision audit per partner and the partner topics show every
-    release the audits record (commit markers reach partitions on their own); the messages read."""
+def wait_decided(start, n_inputs: int, partners: int | None = None, timeout: float = 240.0, extra=()) -> list:
+    """Until every input in the window has one decision audit per recipient (``partners``: those of
+    deploy/policies when not given) and the feed topics show every release the audits record (commit markers
+    reach partitions on their own); the messages read."""
+    partners = recipients() if partners is None else partners
     deadline = time.monotonic() + timeout
     while True:
         msgs = read_between(start, end_offsets(ALL + list(extra)))
         decided = audits(msgs)
         released = sum(a["decision"] in ("RELEASE", "RELEASED") for a in decided)
-        partner_records = sum(1 for m in msgs if m.topic().startswith("liaison.partner."))
+        partner_records = sum(len(v) for v in by_recipient(msgs).values())
         if len(decision_audits(decided)) >= partners * n_inputs and partner_records >= released:
             return msgs
         if time.monotonic() > deadline:

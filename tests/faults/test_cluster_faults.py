@@ -48,11 +48,10 @@ import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key, audits, by_partner,  # noqa: E402
-                               canonical, check_partner_records, decision_audits, fresh_group, header,
-                               start_forwarder)
+from forwarder_helpers import (INTERNAL, POLICIES, ForwarderLog, audit_key, audits, canonical,  # noqa: E402
+                               decision_audits, fresh_group, header, start_forwarder)
 
-from fault_helpers import OwnCluster  # noqa: E402
+from fault_helpers import ALL, OwnCluster, by_recipient, check_recipient_records, recipients  # noqa: E402
 
 from consumers.forwarder import cli as fwd_cli, service as fwd_service, txn as fwd_txn  # noqa: E402
 
@@ -329,8 +328,8 @@ def _read_complete(start: dict, n_inputs: int, timeout: float = 120.0) -> list:
         msgs = read_between(start, end_offsets(ALL), timeout=120)
         records = audits(msgs)
         released = sum(a["decision"] in ("RELEASE", "RELEASED") for a in records)
-        if (len(decision_audits(records)) >= 2 * n_inputs and
-                sum(len(v) for v in by_partner(msgs).values()) >= released) or time.monotonic() > deadline:
+        if (len(decision_audits(records)) >= recipients() * n_inputs and
+                sum(len(v) for v in by_recipient(msgs).values()) >= released) or time.monotonic() > deadline:
             return msgs
         time.sleep(1.0)
 
@@ -348,7 +347,7 @@ def _figures(label: str, load: Load, msgs: list, **extra) -> dict:
         audited[a["partner"]].add(a["message_id"])
     deser = serde.avro_deserializer()
     got: dict[str, Counter] = {c: Counter() for c in partners}
-    for code, ms in by_partner(msgs).items():
+    for code, ms in by_recipient(msgs).items():
         for m in ms:
             view = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
             got[code][(m.topic(), m.key(), tuple(m.headers() or []), m.timestamp()[1], canonical(view))] += 1
@@ -512,7 +511,7 @@ def _brokers_killed_under_load(s, label: str, how_many: int, seed: int) -> None:
     if how_many == 1:
         assert load.errors == [] and failed == 0, f"delivery failures with two of three brokers up: {load.errors}"
     _assert_accounting(f)
-    check_partner_records(load.published, msgs)
+    check_recipient_records(load.published, msgs)
     if how_many == 1:
         assert committed_while_dead, (
             f"the forwarder committed no batch in the {OUTAGE_PROGRESS_S:.0f}s after kafka-{coordinator} (its "

@@ -45,10 +45,11 @@ from release import SecretStore
 
 from forwarder_fault_support import (TEST_STATE, figures, free_port, http, infra_settings, kill_server, now,
                                      paced, stop, until, wait_decided)
+from fault_helpers import ALL, check_recipient_records, recipients
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from forwarder_helpers import (ALL, POLICIES, ForwarderLog, check_partner_records, fresh_group, header,  # noqa: E402
-                               publish, run_forwarder, start_forwarder)
+from forwarder_helpers import (POLICIES, ForwarderLog, fresh_group, header, publish, run_forwarder,  # noqa: E402
+                               start_forwarder)
 
 pytestmark = pytest.mark.faults
 
@@ -89,7 +90,7 @@ def test_a_a_999850_byte_value_is_dead_lettered_and_the_forwarder_goes_on(fbus):
     assert [(m.key(), m.value() == huge, header(m, "liaison.dlq.stage"), header(m, "origin")) for m in dead] == \
         [(b"huge-1", True, "framing", "fault-test")]
     models = {**before, **after}
-    decided = check_partner_records(models, msgs)
+    decided = check_recipient_records(models, msgs)
     got = figures("a: 999,850-byte value, dead-letter topic 1,200,000 bytes", models, msgs)
     assert got["records in"] == len(models) + 1 and got["dead-letter topic"] == 1
     assert all(got[c]["missing"] == 0 and got[c]["duplicates"] == 0 and got[c]["dead-lettered"] == 1
@@ -122,7 +123,7 @@ def test_a_a_999850_byte_value_is_dead_lettered_and_the_forwarder_goes_on(fbus):
     assert header(dead, "liaison.dlq.value.bytes") == "999850" and header(dead, "liaison.dlq.stage") == "framing"
     assert header(dead, "liaison.dlq.value.sha256") == hashlib.sha256(huge).hexdigest()
     assert "MSG_SIZE_TOO_LARGE" in header(dead, "liaison.dlq.error")
-    check_partner_records(after, msgs)
+    check_recipient_records(after, msgs)
     got = figures("a: the same on a dead-letter topic of 500,000 bytes (by reference)", after, msgs)
     assert all(got[c]["missing"] == 0 and got[c]["duplicates"] == 0 and got[c]["dead-lettered"] == 1
                for c in ("RUS", "USA"))
@@ -179,7 +180,7 @@ def test_b_registry_away_for_30s_under_load_nothing_dead_lettered_nothing_lost(f
             p.kill()
     msgs = read_between(start, end_offsets(ALL))
     assert [m for m in msgs if m.topic() == DEADLETTER_TOPIC] == []
-    decided = check_partner_records(sent, msgs)  # every record as its policy says, none missing, none twice
+    decided = check_recipient_records(sent, msgs)  # every record as its policy says, none missing, none twice
     got = figures(f"b: registry gateway (pid {killed}) killed for {back:.0f}s ({outage:.0f}s of load), "
                   f"forwarder killed and restarted meanwhile", sent, msgs)
     for code in ("RUS", "USA"):
@@ -278,7 +279,7 @@ def test_d_sighup_with_a_new_partner_serves_it_without_a_restart(fbus, tmp_path)
         assert key.exists()
         mid = end_offsets(ALL + [gbr_topic])
         second = publish([m for _, m in Simulator({"air"}, seed=52, start=now()).events(100.0, 1.0)])
-        wait_decided(mid, len(second), partners=3, extra=[gbr_topic])
+        wait_decided(mid, len(second), partners=recipients(pol), extra=[gbr_topic])
     finally:
         err = stop(p, logs)
         # leave the shared servers as deploy/acls.yaml declares them (the ACL test reports any drift)
@@ -288,7 +289,7 @@ def test_d_sighup_with_a_new_partner_serves_it_without_a_restart(fbus, tmp_path)
             f.result()
     assert p.returncode == 0 and "pseudonymisation keys created" in err
     msgs = read_between(mid, end_offsets(ALL + [gbr_topic]))
-    decided = check_partner_records(second, msgs, policies_dir=pol)  # GBR's topic holds exactly its releases
+    decided = check_recipient_records(second, msgs, policies_dir=pol)  # GBR's topic holds exactly its releases
     got = figures("d: GBR added by SIGHUP", second, msgs)
     gbr = [m for m in msgs if m.topic() == gbr_topic]
     assert len(gbr) == decided["GBR"]["RELEASE"] > 0 and sum(decided["GBR"].values()) == len(second)
@@ -325,7 +326,7 @@ def test_e_a_broker_restart_under_load_the_supervised_forwarder_recovers_by_itse
         out = stop(p, logs, name="e")
     assert p.returncode == 0, out[-3000:]
     msgs = read_between(start, end_offsets(ALL))
-    check_partner_records(sent, msgs)
+    check_recipient_records(sent, msgs)
     got = figures(f"e: broker kafka-1 restarted ({down:.0f}s) under load, --supervise", sent, msgs)
     events = Counter(json.loads(x).get("event") for x in out.splitlines() if x.startswith("{"))
     kinds = Counter((json.loads(x)["client"], json.loads(x)["kind"], json.loads(x)["code"])

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import pytest
 
-from fault_helpers import (ALL, Load, OwnCluster, assert_accounting, done, end_offsets, figures, forwarder_run, kill_quietly,
-                           port_hangs, port_open, read_complete, stop_forwarder, wait_until)
-from forwarder_helpers import check_partner_records, fresh_group
+from fault_helpers import (ALL, Load, OwnCluster, assert_accounting, check_recipient_records, done, end_offsets,
+                           figures, forwarder_run, kill_quietly, port_hangs, port_open, read_complete, stop_forwarder,
+                           wait_until)
+from forwarder_helpers import fresh_group
 from core import settings as settings_mod
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -164,7 +165,7 @@ def _cut_under_load(label: str, node_ports: list[int], netcut, seed: int) -> Non
     f = figures(label, sent, msgs)
     assert rc == 0, fwd.report()
     assert_accounting(f)
-    check_partner_records(sent, msgs)
+    check_recipient_records(sent, msgs)
 
 
 def test_the_single_broker_cut_off_20s_under_load_then_healed(bus, backend, netcut):
