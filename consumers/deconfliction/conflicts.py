@@ -15,10 +15,12 @@ overlap. The hit's window is that overlap; its points are the ends of both close
 of the two bands (or, when they do not overlap, the gap between them).
 
 Conflict of a pair: its hits merged by time (less than ``merge_gap_s`` apart: one conflict), windows ending
-before ``now`` dropped (passed). Volume: centre of the bounding box of the hits' points in a local frame, radius
-to the farthest point, band hull. Track against track: the closest point of approach of both constant-velocity
-tracks within the look-ahead, below both minima; window: when they are within the lateral separation (unclipped,
-under constant velocity); centre: midway between them at the CPA; radius: the lateral separation.
+before ``now`` dropped (passed). Volume: centre midway between the two of the hits' points farthest apart, radius
+to the farthest point from it, band hull. Track against track: the closest point of approach of both constant-velocity
+tracks within the look-ahead, below both minima (now, when the distance would shrink by less than 1 m); window:
+when they are within the lateral separation under constant velocity, bounded to [start of the track step - track
+max age, end of the stepped look-ahead + look-ahead] (only tracks keeping nearly the same distance reach the
+bounds); centre: midway between them at the CPA; radius: the lateral separation.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ PLAN_PLAN, TRACK_TRACK, TRACK_PLAN = "PLAN_PLAN", "TRACK_TRACK", "TRACK_PLAN"
 KINDS = (PLAN_PLAN, TRACK_TRACK, TRACK_PLAN)
 
 Point = tuple[float, float]
+#: two tracks whose distance would shrink by less than this within the look-ahead are closest now
+CPA_FLAT_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -190,11 +194,15 @@ def merge(kind: str, ours: str, theirs: str, hits: list[Hit], now_ms: int, param
 
 
 def _circle(points: list[Point]) -> tuple[Point, float]:
+    """Centre: the midpoint of the two points farthest apart; radius: to the farthest point from it (at most 2/sqrt(3)
+    of the smallest enclosing circle's). Independent of the frame's orientation, so a translated scenario gives the
+    translated volume."""
     frame = geo.frame_for(*points)
-    xy = [frame.xy(p) for p in points]
-    cx = (min(q[0] for q in xy) + max(q[0] for q in xy)) / 2
-    cy = (min(q[1] for q in xy) + max(q[1] for q in xy)) / 2
-    return frame.latlon((cx, cy)), max(math.hypot(q[0] - cx, q[1] - cy) for q in xy)
+    xy = sorted({frame.xy(p) for p in points})
+    _, p, q = max(((math.hypot(p[0] - q[0], p[1] - q[1]), p, q) for i, p in enumerate(xy) for q in xy[i:]),
+                  key=lambda t: t[0])
+    cx, cy = (p[0] + q[0]) / 2, (p[1] + q[1]) / 2
+    return frame.latlon((cx, cy)), max(math.hypot(r[0] - cx, r[1] - cy) for r in xy)
 
 
 def conflicts_of_pieces(kind: str, ours: str, theirs: str, pairs: list[tuple[Piece, Piece]], now_ms: int,
@@ -222,14 +230,19 @@ def track_track(ours: Track, theirs: Track, now_ms: int, params: Params) -> list
     vb = ((qb[0] - pb[0]) / horizon, (qb[1] - pb[1]) / horizon)
     rel, vel = (pa[0] - pb[0], pa[1] - pb[1]), (va[0] - vb[0], va[1] - vb[1])
     tau, dist = geo.cpa(rel, vel, horizon)
+    d0 = math.hypot(*rel)
+    if d0 - dist < CPA_FLAT_M:  # (nearly) the same velocity: the distance hardly changes, the closest is now
+        tau, dist = 0.0, d0
     if dist >= params.lateral_m:
         return []
-    inside = geo.within_interval(rel, vel, params.lateral_m)
-    assert inside is not None  # dist < lateral at tau
-    enter = max(inside[0], -params.track_max_age_s)
-    leave = min(inside[1], horizon) if math.isinf(inside[1]) else inside[1]
+    inside = geo.within_interval(rel, vel, params.lateral_m) or (0.0, 0.0)
+    # bounded, and in whole steps, for tracks that keep (nearly) the same distance: from the last reports to a
+    # look-ahead past the horizon
+    span0, span1 = track_span(now_ms, params)
+    enter = max(now_ms + inside[0] * 1000, span0 - params.track_max_age_s * 1000)
+    leave = min(now_ms + inside[1] * 1000, span1 + horizon * 1000)
     mid = ((pa[0] + va[0] * tau + pb[0] + vb[0] * tau) / 2, (pa[1] + va[1] * tau + pb[1] + vb[1] * tau) / 2)
     return [Conflict(TRACK_TRACK, ours.key, theirs.key, frame.latlon(mid), params.lateral_m,
                      min(ours.altitude_ft, theirs.altitude_ft), max(ours.altitude_ft, theirs.altitude_ft),
-                     math.floor(now_ms + enter * 1000), math.ceil(now_ms + leave * 1000), dist, vertical,
+                     math.floor(enter), math.ceil(leave), dist, vertical,
                      round(now_ms + tau * 1000))]
