@@ -16,6 +16,8 @@ AUDIT_TOPIC = "liaison.audit.decisions"
 DEADLETTER_TOPIC = "liaison.deadletter"
 #: Released records held until their time buckets end (the forwarder writes and reads it; internal only).
 HOLD_TOPIC = "liaison.hold"
+#: The deconfliction service's changelog of its picture and open alerts (compacted; read back at start).
+DECONFLICTION_STATE_TOPIC = "liaison.deconfliction.state"
 #: The longest time bucket a policy may use on a held release, in seconds: 2 days. The hold topic keeps its
 #: records 7 days (deploy/topics.yaml), so a held record outlives its bucket by 5 days of forwarder outage.
 MAX_HOLD_SECONDS = 2 * 86_400
@@ -28,6 +30,9 @@ _TOPICS: dict[str, str] = {
     "GroupLocationReport": f"{TOPIC_PREFIX}.intel.group-location",
     "ForeignFighterReport": f"{TOPIC_PREFIX}.intel.foreign-fighter",
     "LogisticsObservation": f"{TOPIC_PREFIX}.intel.logistics",
+    # A domain of its own: the deconfliction service (principal `deconflict`) writes it, and producer-air's prefix
+    # liaison.internal.air. does not cover it (an air producer cannot forge an alert).
+    "DeconflictionAlert": f"{TOPIC_PREFIX}.deconfliction.alert",
 }
 _TYPES_BY_TOPIC: dict[str, str] = {topic: name for name, topic in _TOPICS.items()}
 assert set(_TOPICS) == set(MESSAGE_TYPES)

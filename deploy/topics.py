@@ -16,6 +16,7 @@ from core import kafka
 from core.settings import get_settings
 from core.topics import (inbound_topic, origin_source, origin_topic, partner_topic, quarantine_topic,
                          recipient_topic, type_for_topic)
+from schemas.agreement import is_exchanged
 
 
 class _Strict(BaseModel):
@@ -107,8 +108,12 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
     for p in doc.partners:  # a partner feed mirrors its internal topic's partitions; its size limit is the default
         out += [spec(t, partner_topic(p, t.name)) for t in doc.internal]
     inbound = TopicEntry(name="inbound", partitions=doc.inbound.partitions)
+    # Inbound and partner-origin topics exist per exchanged type only: a partner never sends us a type each side
+    # computes for itself (its deconfliction alerts: schemas.agreement.NOT_EXCHANGED), so there are no inbound,
+    # origin, component-origin or third-party topics of those; the partner and component feeds of ours exist.
+    exchanged = [t for t in doc.internal if is_exchanged(type_for_topic(t.name))]
     for p in doc.partners:  # what the partner sends (bounded by the broker), what the guard accepted, refused
-        for t in doc.internal:
+        for t in exchanged:
             type_name = type_for_topic(t.name)
             out.append(dataclasses.replace(spec(inbound, inbound_topic(p, type_name)),
                                            max_message_bytes=doc.inbound.max_message_bytes))
@@ -118,10 +123,11 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
         for t in doc.internal:
             type_name = type_for_topic(t.name)
             out.append(spec(t, recipient_topic(c, type_name)))
-            out += [spec(inbound, recipient_topic(c, origin_source(p, type_name))) for p in doc.partners]
+            if is_exchanged(type_name):
+                out += [spec(inbound, recipient_topic(c, origin_source(p, type_name))) for p in doc.partners]
     for tp in doc.third_party:
         out += [spec(inbound, recipient_topic(tp.partner, origin_source(tp.origin, type_for_topic(t.name))))
-                for t in doc.internal]
+                for t in exchanged]
     out += [spec(t) for t in doc.topics]
     names = [t.name for t in out]
     dupes = {n for n in names if names.count(n) > 1}

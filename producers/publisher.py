@@ -17,6 +17,9 @@ callbacks and surfaced by `flush()`, never swallowed. A record whose framed valu
 Each component publishes as its own principal (producer-naval, producer-air, producer-intel: the component is
 the one of the record's internal topic), one producer per principal, created on first use; `principal=` makes
 every record go through one principal instead. Against PLAINTEXT servers one producer serves every component.
+An internal domain a service owns is published as that service (:data:`SERVICE_DOMAINS`): deconfliction alerts
+(liaison.internal.deconfliction.*, whatever label.originator says, e.g. air.deconfliction) as `deconflict`, under
+its transactional ids (liaison-deconflict-publish-<12 hex>); producer-air's prefix never covers them.
 
 Transactional mode (`transactional=True`): each producer gets its own transactional id,
 ``liaison-publish-<component>-<12 hex>`` (:data:`TRANSACTIONAL_ID_PREFIX`; the component of the first topic
@@ -58,8 +61,23 @@ TRANSACTION_TIMEOUT_MS = 120_000
 TXN_CALL_TIMEOUT = 60.0
 
 
+#: Internal domains published by a service, not by a component's producer: domain of the topic
+#: (liaison.internal.<domain>.<type>) -> (principal, its transactional id prefix in deploy/acls.yaml).
+SERVICE_DOMAINS: dict[str, tuple[str, str]] = {"deconfliction": ("deconflict", "liaison-deconflict-")}
+
+
+def producer_principal_of(component: str) -> str:
+    """The principal that publishes on liaison.internal.<component>.*: producer-<component>, or the service's."""
+    service = SERVICE_DOMAINS.get(component)
+    return service[0] if service else kafka.producer_principal(component)
+
+
 def transactional_id(component: str | None) -> str:
-    """A fresh transactional id for a component's producer: liaison-publish-air-3fa2c1d09b7e."""
+    """A fresh transactional id for a component's producer: liaison-publish-air-3fa2c1d09b7e (a service's domain:
+    liaison-deconflict-publish-3fa2c1d09b7e)."""
+    service = SERVICE_DOMAINS.get(component or "")
+    if service:
+        return f"{service[1]}publish-{uuid.uuid4().hex[:12]}"
     return f"{TRANSACTIONAL_ID_PREFIX}{component or 'any'}-{uuid.uuid4().hex[:12]}"
 
 
@@ -142,7 +160,7 @@ class Publisher:
     def _producer_for(self, topic: str, type_name: str | None = None):
         """The producer of the component principal that owns `topic` (created on first use)."""
         component = component_of(topic, type_name)
-        principal = self._principal or (kafka.producer_principal(component) if component else None)
+        principal = self._principal or (producer_principal_of(component) if component else None)
         who = kafka.effective_principal(principal, self._settings)
         p = self._producers.get(who)
         if p is None:

@@ -9,7 +9,8 @@ take"), and the partner-origin schema the ingress guard writes.
 * partner-origin schema: the same with the label required (the guard relabels every record it accepts).
   Namespace ``liaison.bus.origin.<code>``; subject ``liaison.origin.<code>.<domain>.<type>-value``.
 
-A partner whose policy releases no record of a type sends none of it either: it has no inbound topic of that type.
+A partner whose policy releases no record of a type sends none of it either: it has no inbound topic of that type;
+nor of a type each side computes for itself (DeconflictionAlert, :data:`schemas.agreement.NOT_EXCHANGED`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import schemas
 from core.topics import origin_source
 from release.model import CompiledPolicy
+from schemas.agreement import is_exchanged
 
 __all__ = ["INBOUND_NAMESPACE_PREFIX", "ORIGIN_NAMESPACE_PREFIX", "inbound_schema", "origin_schema",
            "origin_schemas", "exchanged_types"]
@@ -34,8 +36,10 @@ def origin_schemas(policies) -> dict[str, dict[str, Any]]:
 
 
 def exchanged_types(policy: CompiledPolicy) -> tuple[str, ...]:
-    """The message types a partner sends us: those its policy releases to it."""
-    return policy.types if policy.is_partner else ()
+    """The message types a partner sends us: those its policy releases to it, but for the ones each side computes
+    by itself (schemas.agreement.NOT_EXCHANGED: a partner does not send us its deconfliction alerts; it computes
+    them from the plans and tracks we give it, as we compute ours from its)."""
+    return tuple(t for t in policy.types if is_exchanged(t)) if policy.is_partner else ()
 
 
 def inbound_schema(policy: CompiledPolicy, type_name: str) -> dict[str, Any]:

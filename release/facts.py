@@ -30,6 +30,7 @@ DEFAULT_TIMESTAMP: Mapping[str, str] = {
     "GroupLocationReport": "time",
     "ForeignFighterReport": "time",
     "LogisticsObservation": "time_bucket_start",
+    "DeconflictionAlert": "label.created_at",  # when the alert was emitted
 }
 
 

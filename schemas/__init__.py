@@ -14,6 +14,7 @@ resolver of Avro named types in :mod:`schemas.named`.
 from __future__ import annotations
 
 import json
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "GroupLocationReport",
     "ForeignFighterReport",
     "LogisticsObservation",
+    # Computed on our side by the deconfliction service from the exchanged plans and tracks; released like the
+    # others, but never exchanged: a partner computes its own (schemas.agreement.NOT_EXCHANGED).
+    "DeconflictionAlert",
 )
 
 # Dotted path of the entity id each record is keyed (and so partitioned) by on the internal
@@ -65,6 +69,7 @@ _KEY_FIELDS: dict[str, str] = {
     "GroupLocationReport": "group_id",
     "ForeignFighterReport": "subject.subject_ref",
     "LogisticsObservation": "area.name",
+    "DeconflictionAlert": "alert_id",
 }
 
 assert set(MESSAGE_TYPES) == set(_KEY_FIELDS)
@@ -127,6 +132,8 @@ def key_of(name: str, value: Any) -> str:
             current = getattr(current, part)
         if current is None:
             raise ValueError(f"{name}: key field {path!r} is null")
+    if isinstance(current, uuid.UUID):  # a model's uuid field (the record dict holds its string)
+        current = str(current)
     if not isinstance(current, str):
         raise ValueError(f"{name}: key field {path!r} is not a string: {current!r}")
     if not current:

@@ -3,7 +3,8 @@ types in each. The reciprocity ledger counts per category; a policy may pause a 
 
 from __future__ import annotations
 
-__all__ = ["OWN_NATION", "CATEGORIES", "SAFETY_CATEGORIES", "CATEGORY_OF", "category_of", "types_of"]
+__all__ = ["OWN_NATION", "CATEGORIES", "SAFETY_CATEGORIES", "CATEGORY_OF", "NOT_EXCHANGED", "category_of",
+           "types_of", "is_exchanged"]
 
 #: Our side (ISO 3166-1 alpha-3): a partner's record must be releasable to us, and is relabelled as coming
 #: from that partner when the ingress guard accepts it.
@@ -25,7 +26,18 @@ CATEGORY_OF: dict[str, str] = {
     "GroupLocationReport": "group_locations",
     "ForeignFighterReport": "foreign_fighters",
     "LogisticsObservation": "logistics",
+    "DeconflictionAlert": "air_deconfliction",
 }
+
+#: Message types a partner never sends us: each side computes its own deconfliction alerts from the plans and tracks
+#: exchanged, so a partner has no inbound or partner-origin topic, subject or schema of these (we still release
+#: ours to it through its policy).
+NOT_EXCHANGED: frozenset[str] = frozenset({"DeconflictionAlert"})
+
+
+def is_exchanged(type_name: str) -> bool:
+    """Whether a partner may send us records of ``type_name`` (and so has inbound/origin topics of it)."""
+    return type_name.rpartition("/")[2] not in NOT_EXCHANGED
 
 
 def category_of(type_name: str) -> str:

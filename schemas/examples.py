@@ -16,10 +16,17 @@ from schemas import MESSAGE_TYPES, UnknownMessageType
 from schemas.models import (
     AirMissionPlan,
     AirTrack,
+    AlertStatus,
     AltitudeBand,
     Area,
     AssessedEffect,
     Classification,
+    ClosestApproach,
+    ConflictKind,
+    ConflictObject,
+    ConflictParty,
+    ConflictVolume,
+    DeconflictionAlert,
     ForeignFighterReport,
     GroupLocationReport,
     LiaisonMessage,
@@ -29,6 +36,7 @@ from schemas.models import (
     Position,
     Readiness,
     SecurityLabel,
+    SeparationMinima,
     SourceReliability,
     SourceType,
     StrikeReport,
@@ -41,7 +49,7 @@ from schemas.models import (
     Waypoint,
 )
 
-__all__ = ["BASE_TIME", "example", "examples"]
+__all__ = ["BASE_TIME", "example", "examples", "deconfliction_alert"]
 
 #: Reference time of the examples (UTC).
 BASE_TIME = datetime(2015, 11, 23, 6, 0, tzinfo=timezone.utc)
@@ -202,6 +210,43 @@ def _logistics_observation() -> LogisticsObservation:
     )
 
 
+def deconfliction_alert(partner: str = "RUS") -> DeconflictionAlert:
+    """The DeconflictionAlert example about ``partner``'s flight (``example("DeconflictionAlert")``: RUS's)."""
+    alert = _deconfliction_alert()
+    if partner != "RUS":
+        alert.label.releasable_to = ["FRA", partner]
+        alert.label.message_id = uuid.uuid5(_ID_NAMESPACE, f"example:DeconflictionAlert:{partner}")
+        alert.alert_id = uuid.uuid5(_ID_NAMESPACE, f"example:DeconflictionAlert:alert:{partner}")
+        alert.partner = partner
+        alert.theirs.nation = partner
+    return alert
+
+
+def _deconfliction_alert() -> DeconflictionAlert:
+    # Our RAFALE 21 (the AirTrack example) and a partner's aircraft on converging tracks over the Euphrates valley;
+    # REL TO FRA and the partner of the alert only (alerts.alert_record), caveat DECONFLICTION ONLY.
+    return DeconflictionAlert(
+        label=_label("DeconflictionAlert", "air.deconfliction", releasable_to=("FRA", "RUS"),
+                     caveats=("DECONFLICTION ONLY",), minutes=95),
+        alert_id=uuid.uuid5(_ID_NAMESPACE, "example:DeconflictionAlert:alert"),
+        revision=1,
+        status=AlertStatus.UPDATED,
+        kind=ConflictKind.TRACK_TRACK,
+        partner="RUS",
+        ours=ConflictParty(nation="FRA", object=ConflictObject.TRACK, callsign="RAFALE 21",
+                           sortie_id="H5-20151123-014", track_id="TN-40217"),
+        theirs=ConflictParty(nation="RUS", object=ConflictObject.TRACK, callsign="FALCON 12",
+                             sortie_id="RU-HMM-1123-07", track_id="RU-5512"),
+        volume=ConflictVolume(centre=Position(lat=34.41, lon=40.02), radius_nm=3.2, floor_ft=24_500,
+                              ceiling_ft=25_500),
+        window=TimeWindow(start=_t(97), end=_t(99)),
+        closest_approach=ClosestApproach(time=_t(98), time_to_cpa_s=180.0),
+        lateral_nm=1.8,
+        vertical_ft=0,
+        minima=SeparationMinima(lateral_nm=5.0, vertical_ft=1000),
+    )
+
+
 _FACTORIES: dict[str, Callable[[], LiaisonMessage]] = {
     "AirMissionPlan": _air_mission_plan,
     "AirTrack": _air_track,
@@ -210,6 +255,7 @@ _FACTORIES: dict[str, Callable[[], LiaisonMessage]] = {
     "GroupLocationReport": _group_location_report,
     "ForeignFighterReport": _foreign_fighter_report,
     "LogisticsObservation": _logistics_observation,
+    "DeconflictionAlert": _deconfliction_alert,
 }
 assert tuple(_FACTORIES) == MESSAGE_TYPES
 

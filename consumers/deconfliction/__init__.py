@@ -11,7 +11,7 @@ Modules, one job each, bottom up:
 * :mod:`.picture`    the live picture and its index, updated by records
 * :mod:`.lifecycle`  NEW / UPDATED / CLEARED of one pair's alerts
 * :mod:`.engine`     the step: (state, records, now) -> (state, emissions, changelog)
-* :mod:`.alerts`     an emission as a DeconflictionAlert record (draft schema alert_schema_draft.json)
+* :mod:`.alerts`     an emission as a DeconflictionAlert record (schemas/DeconflictionAlert.avsc)
 """
 
 from consumers.deconfliction.alerts import alert_record, alert_schema

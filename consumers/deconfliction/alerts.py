@@ -1,19 +1,22 @@
-"""An emission as a DeconflictionAlert record (the draft schema: ``alert_schema_draft.json`` beside this module).
+"""An emission as a DeconflictionAlert record, exactly as ``schemas/DeconflictionAlert.avsc`` says (a message type
+of the bus: the forwarder releases it to our air component and to the partner it is about, with their policies).
 
 Label: classification the higher of the two records' that last shaped the alert; REL TO our nation, and the partner
 only when our record's REL TO names it (an alert about a flight of ours the partner may not know of stays with us:
 the forwarder's label check withholds it); caveat DECONFLICTION ONLY; originator ``Params.originator``;
 created_at = now; message_id from (alert id, revision), so a replay of the same step gives the same record.
+The window is half-open and never empty: a conflict at one instant t is [t, t + 1 ms) (the schema's shared
+TimeWindow: end after start).
 The record holds only what the volume, the window and the parties say: no purpose, target, loadout or base
 (deconfliction never keeps them, see :mod:`model`).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
+
+import schemas
 
 from consumers.deconfliction.geometry import NM_M
 from consumers.deconfliction.lifecycle import CLEARED, Emission, Party
@@ -21,14 +24,14 @@ from consumers.deconfliction.params import Params
 
 __all__ = ["CAVEAT", "SCHEMA_PATH", "alert_record", "alert_schema"]
 
-SCHEMA_PATH = Path(__file__).with_name("alert_schema_draft.json")
+SCHEMA_PATH: Path = schemas.SCHEMA_DIR / "DeconflictionAlert.avsc"
 CAVEAT = "DECONFLICTION ONLY"
 _LEVELS = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET")
 
 
-@lru_cache(maxsize=1)
 def alert_schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The DeconflictionAlert schema (parsed JSON, a fresh dict)."""
+    return schemas.load_schema("DeconflictionAlert")
 
 
 def _level(name: str) -> int:
@@ -62,7 +65,7 @@ def alert_record(e: Emission, now_ms: int, params: Params) -> dict:
         "theirs": _party(a.theirs, partner),
         "volume": {"centre": {"lat": c.centre[0], "lon": c.centre[1]}, "radius_nm": c.radius_m / NM_M,
                    "floor_ft": round(c.floor_ft), "ceiling_ft": round(c.ceiling_ft)},
-        "window": {"start": _dt(c.start_ms), "end": _dt(max(c.start_ms, c.end_ms))},
+        "window": {"start": _dt(c.start_ms), "end": _dt(max(round(c.start_ms) + 1, round(c.end_ms)))},
         "closest_approach": None if c.cpa_ms is None else
         {"time": _dt(c.cpa_ms), "time_to_cpa_s": max(0.0, (c.cpa_ms - now_ms) / 1000)},
         "lateral_nm": c.lateral_m / NM_M,

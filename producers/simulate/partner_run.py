@@ -37,6 +37,7 @@ from core import kafka, serde
 from core.settings import Settings, get_settings
 from core.topics import inbound_topic, partner_topic, topic_for
 from producers.simulate.partner import BAD_CLASSES, PARTNERS, Crossing, Format, Ours, Outgoing, PartnerSimulator
+from schemas.agreement import is_exchanged
 
 __all__ = ["PartnerRun", "inbound_formats", "run_partner", "partner_command"]
 
@@ -89,6 +90,8 @@ def inbound_formats(partner: str, client) -> tuple[dict[str, Format], dict[str, 
     feed_ids: dict[str, int] = {}
     missing = []
     for name in schemas.MESSAGE_TYPES:
+        if not is_exchanged(name):  # a partner never sends its deconfliction alerts (each side computes its own)
+            continue
         try:
             latest = client.get_latest_version(serde.value_subject(inbound_topic(partner, name)))
         except SchemaRegistryError as e:

@@ -24,7 +24,11 @@ Every name is importable from ``schemas.models`` as before the split.
 from __future__ import annotations
 
 from schemas.models.enums import (
+    AlertStatus,
     AssessedEffect,
+    ClearedReason,
+    ConflictKind,
+    ConflictObject,
     Classification,
     MissionStatus,
     Readiness,
@@ -62,6 +66,10 @@ from schemas.models.fields import (  # noqa: F401 - importable from here as befo
 from schemas.models.records import (
     AltitudeBand,
     Area,
+    ClosestApproach,
+    ConflictParty,
+    ConflictVolume,
+    SeparationMinima,
     Position,
     SecurityLabel,
     Subject,
@@ -73,6 +81,7 @@ from schemas.models.messages import (
     MODELS,
     AirMissionPlan,
     AirTrack,
+    DeconflictionAlert,
     ForeignFighterReport,
     GroupLocationReport,
     LiaisonMessage,

@@ -14,6 +14,10 @@ __all__ = [
     "SourceReliability",
     "TrafficKind",
     "Trend",
+    "AlertStatus",
+    "ClearedReason",
+    "ConflictKind",
+    "ConflictObject",
 ]
 
 
@@ -93,4 +97,33 @@ class Trend(str, Enum):
     INCREASING = "INCREASING"
     STABLE = "STABLE"
     DECREASING = "DECREASING"
+    UNKNOWN = "UNKNOWN"
+
+
+class AlertStatus(str, Enum):
+    """Lifecycle of a deconfliction alert; UNKNOWN (a future symbol) is to be treated as an open alert."""
+
+    NEW = "NEW"
+    UPDATED = "UPDATED"
+    CLEARED = "CLEARED"
+    UNKNOWN = "UNKNOWN"
+
+
+class ClearedReason(str, Enum):
+    PASSED = "PASSED"
+    RESOLVED = "RESOLVED"
+    WITHDRAWN = "WITHDRAWN"
+    UNKNOWN = "UNKNOWN"
+
+
+class ConflictKind(str, Enum):
+    PLAN_PLAN = "PLAN_PLAN"
+    TRACK_TRACK = "TRACK_TRACK"
+    TRACK_PLAN = "TRACK_PLAN"
+    UNKNOWN = "UNKNOWN"
+
+
+class ConflictObject(str, Enum):
+    PLAN = "PLAN"
+    TRACK = "TRACK"
     UNKNOWN = "UNKNOWN"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Optional, Union
 
 from pydantic import BaseModel, Field, model_validator
 
 from schemas.models.enums import (
+    AlertStatus,
     AssessedEffect,
+    ClearedReason,
+    ConflictKind,
     MissionStatus,
     Readiness,
     SourceReliability,
@@ -28,9 +32,22 @@ from schemas.models.fields import (
     ShortText,
     Speed,
     UtcDatetime,
+    CountryCode,
     _Model,
 )
-from schemas.models.records import Area, Position, SecurityLabel, Subject, TimeWindow, TrafficCount, Waypoint
+from schemas.models.records import (
+    Area,
+    ClosestApproach,
+    ConflictParty,
+    ConflictVolume,
+    Position,
+    SecurityLabel,
+    SeparationMinima,
+    Subject,
+    TimeWindow,
+    TrafficCount,
+    Waypoint,
+)
 
 __all__ = [
     "AirMissionPlan",
@@ -40,6 +57,7 @@ __all__ = [
     "GroupLocationReport",
     "ForeignFighterReport",
     "LogisticsObservation",
+    "DeconflictionAlert",
     "LiaisonMessage",
     "MODELS",
 ]
@@ -140,6 +158,37 @@ class LogisticsObservation(_Model):
         return self
 
 
+class DeconflictionAlert(_Model):
+    """An air deconfliction alert (the deconfliction service publishes it; no simulator of ours does)."""
+
+    label: SecurityLabel
+    alert_id: uuid.UUID
+    revision: int = Field(ge=0)
+    status: AlertStatus
+    cleared_reason: Optional[ClearedReason] = None
+    kind: ConflictKind
+    partner: CountryCode
+    ours: ConflictParty
+    theirs: ConflictParty
+    volume: ConflictVolume
+    window: TimeWindow
+    closest_approach: Optional[ClosestApproach] = None
+    lateral_nm: NonNegativeFloat
+    vertical_ft: int = Field(ge=0)
+    minima: SeparationMinima
+
+    @model_validator(mode="after")
+    def _lifecycle(self) -> DeconflictionAlert:
+        if self.cleared_reason is not None and self.status is not AlertStatus.CLEARED:
+            raise ValueError("cleared_reason is for a CLEARED alert only")
+        if (self.status is AlertStatus.NEW and self.revision != 0) or (
+                self.status in (AlertStatus.UPDATED, AlertStatus.CLEARED) and self.revision == 0):
+            raise ValueError("revision is 0 for NEW, above 0 for UPDATED and CLEARED")
+        if self.theirs.nation != self.partner:
+            raise ValueError("theirs.nation must be the partner")
+        return self
+
+
 LiaisonMessage = Union[
     AirMissionPlan,
     AirTrack,
@@ -148,6 +197,7 @@ LiaisonMessage = Union[
     GroupLocationReport,
     ForeignFighterReport,
     LogisticsObservation,
+    DeconflictionAlert,
 ]
 
 #: Record name -> model, for the message types, in the order of :data:`schemas.MESSAGE_TYPES`.
@@ -159,4 +209,5 @@ MODELS: dict[str, type[BaseModel]] = {
     "GroupLocationReport": GroupLocationReport,
     "ForeignFighterReport": ForeignFighterReport,
     "LogisticsObservation": LogisticsObservation,
+    "DeconflictionAlert": DeconflictionAlert,
 }

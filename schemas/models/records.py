@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from schemas.models.enums import Classification, TrafficKind
+from schemas.models.enums import Classification, ConflictObject, TrafficKind
 from schemas.models.fields import (
     CountryCode,
     ComponentId,
@@ -23,7 +23,8 @@ from schemas.models.fields import (
     _Model,
 )
 
-__all__ = ["SecurityLabel", "Position", "Area", "TimeWindow", "AltitudeBand", "Waypoint", "Subject", "TrafficCount"]
+__all__ = ["SecurityLabel", "Position", "Area", "TimeWindow", "AltitudeBand", "Waypoint", "Subject", "TrafficCount",
+           "ConflictParty", "ConflictVolume", "ClosestApproach", "SeparationMinima"]
 
 
 class SecurityLabel(_Model):
@@ -96,3 +97,40 @@ class Subject(_Model):
 class TrafficCount(_Model):
     kind: TrafficKind
     count: int = Field(ge=0)
+
+
+# ------------------------------------------------------------------ records of DeconflictionAlert
+
+
+class ConflictParty(_Model):
+    """One side of a conflict: the callsign and the ids each side correlates its picture with, nothing else."""
+
+    nation: CountryCode
+    object: ConflictObject
+    callsign: Identifier
+    sortie_id: Optional[Identifier] = None
+    track_id: Optional[Identifier] = None
+
+
+class ConflictVolume(_Model):
+    centre: Position
+    radius_nm: NonNegativeFloat
+    #: feet above mean sea level; a floor may equal the ceiling (two tracks at one altitude)
+    floor_ft: int = Field(ge=-1500, le=100_000)
+    ceiling_ft: int = Field(ge=-1500, le=100_000)
+
+    @model_validator(mode="after")
+    def _floor_not_above_ceiling(self) -> ConflictVolume:
+        if self.floor_ft > self.ceiling_ft:
+            raise ValueError("floor_ft must not be above ceiling_ft")
+        return self
+
+
+class ClosestApproach(_Model):
+    time: UtcDatetime
+    time_to_cpa_s: NonNegativeFloat
+
+
+class SeparationMinima(_Model):
+    lateral_nm: NonNegativeFloat
+    vertical_ft: int = Field(ge=0)

@@ -25,8 +25,12 @@ from release import load_policies
 from release.exchange import inbound_schema, origin_schema
 from release.spec import Inbound
 from schemas import MESSAGE_TYPES, SCHEMA_DIR, schema_str
+from schemas.agreement import is_exchanged
 from schemas.examples import example
 from schemas.models import to_avro
+
+#: What a partner sends us: every type but the ones each side computes for itself (its deconfliction alerts).
+EXCHANGED = tuple(t for t in MESSAGE_TYPES if is_exchanged(t))
 
 POLICIES = REPO_ROOT / "deploy" / "policies"
 NOW = 1_795_454_354_805
@@ -90,7 +94,7 @@ class Env:
             self.registry.register(serde.value_subject(topic_for(t)), schema_str(t))
             self.registry.register(serde.value_subject(inbound_topic("USA", t)), json.dumps({"usa": t}))
         self.ids = {t: self.registry.register(serde.value_subject(inbound_topic("RUS", t)),
-                                              inbound_schema(policy, t)) for t in MESSAGE_TYPES}
+                                              inbound_schema(policy, t)) for t in EXCHANGED}
         self.schemas = InboundSchemas(self.registry)
         self.plans = type_plans(policy, self.registry.encoder_for)
         self.schemas.load(p.subject for p in self.plans.values())
@@ -176,7 +180,13 @@ def env(policy):
 # ---------------------------------------------------------------------------------------------- accepted
 
 
-@pytest.mark.parametrize("type_name", MESSAGE_TYPES)
+def test_a_partner_sends_no_deconfliction_alert(policy):
+    assert "DeconflictionAlert" in policy.types and "DeconflictionAlert" not in EXCHANGED
+    plans = type_plans(policy, lambda *a: None)
+    assert set(plans) == {inbound_topic("RUS", t) for t in EXCHANGED}
+
+
+@pytest.mark.parametrize("type_name", EXCHANGED)
 def test_valid_record_of_every_type_is_relabelled_partner_origin(env, policy, type_name):
     sent = env.record(type_name, caveats=["RUS EYES"], classification="CONFIDENTIAL")
     rec = env.rec(type_name, env.value(type_name, sent))
@@ -423,14 +433,14 @@ def test_poison_is_quarantined_with_its_stage(env):
 
 def test_inbound_equals_accepted_plus_quarantined(env):
     recs = []
-    for i, t in enumerate(MESSAGE_TYPES * 3):
+    for i, t in enumerate(EXCHANGED * 3):
         r = env.valid(t)
         if i % 3 == 1:
             r.value = r.value[:5] + b"\xff"
         recs.append(r)
     result = env.run(*recs)
     s = result.stats
-    assert s.records == len(recs) == s.accepted + s.quarantined and s.quarantined == len(MESSAGE_TYPES)
+    assert s.records == len(recs) == s.accepted + s.quarantined and s.quarantined == len(EXCHANGED)
     assert len(result.audits) == len(recs)
     assert len(result.origin) == len(result.seen) == s.accepted and len(result.quarantined) == s.quarantined
     for i in range(len(result.outputs)):  # every output names its input

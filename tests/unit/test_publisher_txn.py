@@ -110,6 +110,27 @@ def test_a_transactional_publish_commits_once_with_its_own_transactional_id():
     assert len(p.visible) == 10 and pub.committed["AirTrack"] == 10
 
 
+def test_alerts_are_published_as_the_deconflict_service_not_as_producer_air():
+    """label.originator of an alert is air.deconfliction, but its topic is liaison.internal.deconfliction.alert, a
+    domain of its own: published as `deconflict` under its transactional ids (deploy/acls.yaml), never producer-air."""
+    made: list[FakeProducer] = []
+
+    def factory(conf, principal):
+        made.append(FakeProducer(conf, principal))
+        return made[-1]
+
+    for model in (example("DeconflictionAlert"), example("AirTrack")):  # one Publisher each (PLAINTEXT: one producer)
+        with Publisher(client=FakeRegistry(), transactional=True, producer_factory=factory) as pub:
+            pub.publish(model)
+    alert_p, track_p = made
+    assert example("DeconflictionAlert").label.originator == "air.deconfliction"
+    assert alert_p.principal == "deconflict" and track_p.principal == "producer-air"
+    assert alert_p.conf["transactional.id"].startswith("liaison-deconflict-publish-")
+    assert [(t, k) for t, k, _ in alert_p.visible] == [("liaison.internal.deconfliction.alert",
+                                                        str(example("DeconflictionAlert").alert_id).encode())]
+    assert track_p.conf["transactional.id"].startswith(f"{TRANSACTIONAL_ID_PREFIX}air-")
+
+
 @pytest.mark.parametrize("fail", [{"fail_produce_at": 500}, {"fail_delivery_at": 500}, {"fail_commit": True}],
                          ids=["produce-raises", "delivery-fails", "commit-fails"])
 def test_a_failure_on_the_nth_record_aborts_and_commits_nothing(fail):

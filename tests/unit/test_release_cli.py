@@ -88,10 +88,11 @@ def test_check_defaults_to_the_deploy_policies():
 def test_explain_every_example_in_order(tmp_path):
     text = "\n".join(line(t) for t in examples()) + "\n"
     results = outputs(explain(tmp_path, "RUS", text))
-    assert [r["decision"] for r in results] == ["RELEASE"] * 7
+    assert [r["decision"] for r in results] == ["RELEASE"] * 8
     assert [r["rule"] for r in results] == ["rus-air-plan", "rus-air-track", "rus-maritime-track",
                                             "rus-strike-designated", "rus-group-location-designated",
-                                            "rus-foreign-fighter-designated", "rus-logistics"]
+                                            "rus-foreign-fighter-designated", "rus-logistics",
+                                            "rus-deconfliction-alert"]
     for result in results:
         assert set(result) == {"decision", "rule", "reason", "released"}
     strike = results[3]["released"]

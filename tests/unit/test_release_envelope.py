@@ -13,7 +13,7 @@ import pytest
 import schemas
 from core import REPO_ROOT
 from release import HEADERS, Envelope, PolicyError, SecretStore, decide, envelope, load_policies, load_policy, released_key
-from schemas.examples import example
+from schemas.examples import deconfliction_alert, example
 from schemas.models import to_avro
 
 pytestmark = pytest.mark.unit
@@ -53,7 +53,8 @@ def ffr(nationality) -> dict:
 def every_release(policies):
     for partner in sorted(code for code, p in policies.items() if p.is_partner):  # what leaves our side
         for type_name in schemas.MESSAGE_TYPES:
-            record = ffr([partner]) if type_name == "ForeignFighterReport" else rec(type_name)
+            record = ffr([partner]) if type_name == "ForeignFighterReport" else \
+                to_avro(deconfliction_alert(partner)) if type_name == "DeconflictionAlert" else rec(type_name)
             decision, env = released(policies, partner, type_name, record)
             yield partner, type_name, record, decision, env
 

@@ -15,7 +15,7 @@ import pytest
 import schemas
 from release import SecretStore, decide, load_policies, released_key
 from core import REPO_ROOT
-from schemas.examples import example
+from schemas.examples import deconfliction_alert, example
 from schemas.models import to_avro
 
 pytestmark = pytest.mark.unit
@@ -36,6 +36,12 @@ def rec(type_name: str, **changes) -> dict:
     record = to_avro(example(type_name))
     record.update(changes)
     return record
+
+
+def rec_for(type_name: str, partner: str) -> dict:
+    """The example of ``type_name`` that ``partner``'s policy releases: an alert is about one partner (the example
+    alert is RUS's; USA's is its copy about a USA flight), the other types' examples go to both."""
+    return to_avro(deconfliction_alert(partner)) if type_name == "DeconflictionAlert" else rec(type_name)
 
 
 def with_label(record: dict, **changes) -> dict:
@@ -113,11 +119,11 @@ def test_demo_partners_and_their_settings(policies):
 ])
 @pytest.mark.parametrize("type_name", schemas.MESSAGE_TYPES)
 def test_classification_ceiling(policies, type_name, classification, rus_released, usa_released):
-    record = with_label(rec(type_name), classification=classification,
-                        releasable_to=["FRA", "USA", "RUS"])
-    if type_name == "ForeignFighterReport":  # a subject both partners get
-        record["subject"]["nationality"] = ["RUS", "USA"]
     for partner, expected in (("RUS", rus_released), ("USA", usa_released)):
+        record = with_label(rec_for(type_name, partner), classification=classification,
+                            releasable_to=["FRA", "USA", "RUS"])
+        if type_name == "ForeignFighterReport":  # a subject both partners get
+            record["subject"]["nationality"] = ["RUS", "USA"]
         decision = decide(type_name, record, policies[partner])
         if expected:
             assert decision.decision == "RELEASE", (partner, decision)
@@ -130,7 +136,7 @@ def test_classification_ceiling(policies, type_name, classification, rus_release
 
 @pytest.mark.parametrize("type_name", schemas.MESSAGE_TYPES)
 def test_releasable_to_must_name_the_partner(policies, type_name):
-    record = rec(type_name)
+    record = rec_for(type_name, "USA")
     if type_name == "ForeignFighterReport":
         record["subject"]["nationality"] = ["RUS", "USA"]
     only_usa = with_label(record, releasable_to=["FRA", "USA"])
@@ -161,7 +167,7 @@ def test_missing_label_or_unknown_classification_is_withheld(policies):
 @pytest.mark.parametrize("type_name", [t for t in schemas.MESSAGE_TYPES if t != "ForeignFighterReport"])
 @pytest.mark.parametrize("partner", ["RUS", "USA"])
 def test_released_label_keeps_classification_time_and_id_only(policies, partner, type_name):
-    record = rec(type_name)
+    record = rec_for(type_name, partner)
     released = release(policies, partner, type_name, record)
     assert set(released["label"]) == LABEL_KEYS
     assert released["label"]["classification"] == record["label"]["classification"]
@@ -417,6 +423,7 @@ DROPPED = {
         "GroupLocationReport": ["source_type", "source_reliability", "radius_m"],
         "ForeignFighterReport": ["date_of_birth", "message_id"],
         "LogisticsObservation": [],
+        "DeconflictionAlert": [],
     },
     "USA": {
         "AirMissionPlan": ["target_area", "weapons_loadout", "base", "carrier_based"],
@@ -426,6 +433,7 @@ DROPPED = {
         "GroupLocationReport": ["source_type", "source_reliability"],
         "ForeignFighterReport": ["date_of_birth", "message_id"],
         "LogisticsObservation": [],
+        "DeconflictionAlert": [],
     },
 }
 
@@ -443,7 +451,7 @@ def test_derived_schema(policies, partner, type_name):
     for name in ("releasable_to", "caveats", "originator", *DROPPED[partner][type_name]):
         assert f'"{name}"' not in text, name
     fastavro.parse_schema(derived)
-    record = rec(type_name)
+    record = rec_for(type_name, partner)
     if type_name == "ForeignFighterReport":
         record["subject"]["nationality"] = [partner]
     roundtrip(policy, type_name, release(policies, partner, type_name, record))
@@ -461,3 +469,37 @@ def test_released_keys_come_from_the_released_view(policies, partner):
     plan = rec("AirMissionPlan")
     key = released_key("AirMissionPlan", release(policies, partner, "AirMissionPlan", plan))
     assert key == hmac_pseudonym(KEYS[partner], plan["sortie_id"]) != plan["sortie_id"]
+
+
+# --------------------------------------------------------------------------- 7. deconfliction alerts
+
+ALERT_VIEW = {"label", "alert_id", "revision", "status", "cleared_reason", "kind", "partner", "ours", "theirs", "volume",
+              "window", "closest_approach", "lateral_nm", "vertical_ft", "minima"}
+
+
+@pytest.mark.parametrize("partner,other", [("RUS", "USA"), ("USA", "RUS")])
+def test_a_partner_gets_its_own_alerts_only_with_our_sortie_pseudonymised(policies, partner, other):
+    record = rec_for("DeconflictionAlert", partner)
+    released = release(policies, partner, "DeconflictionAlert", record)
+    assert set(released) == ALERT_VIEW and set(released["label"]) == LABEL_KEYS
+    for name in ALERT_VIEW - {"label", "ours"}:
+        assert released[name] == record[name], name        # exact: safety data is never blurred
+    ours = record["ours"]
+    assert released["ours"] == {**ours, "sortie_id": hmac_pseudonym(KEYS[partner], ours["sortie_id"])}
+    # the same pseudonym as the plan and the track of that sortie: the partner correlates the alert with them
+    plan = release(policies, partner, "AirMissionPlan", rec("AirMissionPlan"))
+    assert released["ours"]["sortie_id"] == plan["sortie_id"]
+    assert ours["sortie_id"] not in json.dumps(released, default=str)
+    assert released_key("DeconflictionAlert", released) == str(record["alert_id"])
+    # another partner's alert, even REL TO both: withheld (no rule matches it: default deny)
+    both = with_label(rec_for("DeconflictionAlert", other), releasable_to=["FRA", "RUS", "USA"])
+    assert withhold(policies, partner, "DeconflictionAlert", both).rule == "default-deny"
+
+
+def test_our_air_component_gets_every_alert_whole_naval_and_intel_none(policies):
+    for partner in ("RUS", "USA"):
+        record = rec_for("DeconflictionAlert", partner)
+        decision = decide("DeconflictionAlert", record, policies["air"])
+        assert decision.decision == "RELEASE" and _normalise(decision.released) == _normalise(record)
+        for component in ("naval", "intel"):
+            assert decide("DeconflictionAlert", record, policies[component]).decision == "WITHHOLD"

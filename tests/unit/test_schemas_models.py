@@ -60,7 +60,8 @@ def _roundtrip(name: str, record: dict, writer_schema=None) -> dict:
 
 def test_one_file_per_message_type():
     assert [p.stem for p in AVSC_FILES] == sorted(schemas.MESSAGE_TYPES)
-    assert len(set(schemas.MESSAGE_TYPES)) == 7
+    assert len(set(schemas.MESSAGE_TYPES)) == 8
+    assert schemas.MESSAGE_TYPES[-1] == "DeconflictionAlert"
 
 
 @pytest.mark.parametrize("name", schemas.MESSAGE_TYPES)
@@ -166,6 +167,7 @@ def test_topics():
     assert topic_for("GroupLocationReport") == "liaison.internal.intel.group-location"
     assert topic_for("ForeignFighterReport") == "liaison.internal.intel.foreign-fighter"
     assert topic_for("LogisticsObservation") == "liaison.internal.intel.logistics"
+    assert topic_for("DeconflictionAlert") == "liaison.internal.deconfliction.alert"
     for name in schemas.MESSAGE_TYPES:
         assert type_for_topic(topic_for(name)) == name
     with pytest.raises(schemas.UnknownMessageType):
@@ -184,6 +186,7 @@ def test_topics():
         ("GroupLocationReport", "daesh"),
         ("ForeignFighterReport", "ffs-000417"),
         ("LogisticsObservation", "Deir ez-Zor / al-Omar fields"),
+        ("DeconflictionAlert", "790b61ac-24ea-5c40-9edd-d0cb3fd36aa7"),
     ],
 )
 def test_key_of_dict_and_model(name, expected):
@@ -631,3 +634,22 @@ def test_the_record_bound_is_far_below_the_broker_message_limit():
 
     sizes = [encoded_size(models.model_name(m), m) for _, m in Simulator("all", seed=3, sentinels=True).events(200, 30)]
     assert max(sizes) < models.MAX_RECORD_BYTES // 8
+
+
+def test_deconfliction_alert_lifecycle_and_volume_are_checked():
+    def bad(change) -> str:
+        record = models.to_avro(example("DeconflictionAlert"))
+        change(record)
+        with pytest.raises(ValidationError) as e:
+            models.from_avro("DeconflictionAlert", record)
+        return str(e.value)
+
+    assert "CLEARED" in bad(lambda r: r.update(cleared_reason="PASSED"))        # an UPDATED alert with a reason
+    assert "revision" in bad(lambda r: r.update(status="NEW"))                  # NEW at revision 1
+    assert "revision" in bad(lambda r: r.update(revision=0))                    # UPDATED at revision 0
+    assert "partner" in bad(lambda r: r["theirs"].update(nation="USA"))         # theirs is not the partner's
+    assert "floor_ft" in bad(lambda r: r["volume"].update(floor_ft=30_000))     # floor above the ceiling
+    assert "start" in bad(lambda r: r["window"].update(end=r["window"]["start"]))  # an empty window
+    cleared = models.to_avro(example("DeconflictionAlert"))
+    cleared.update(status="CLEARED", revision=2, cleared_reason="PASSED")
+    assert models.from_avro("DeconflictionAlert", cleared).cleared_reason is models.ClearedReason.PASSED

@@ -35,6 +35,10 @@ def line_of(name: str, **changes) -> str:
 
 _DELETE = object()
 
+#: The types our component simulators publish: all but DeconflictionAlert, which no component produces (the
+#: deconfliction service computes alerts from the plans and tracks, as `liaison deconflict`).
+SIMULATED = tuple(t for t in schemas.MESSAGE_TYPES if t != "DeconflictionAlert")
+
 
 @pytest.mark.parametrize("name", schemas.MESSAGE_TYPES)
 def test_valid_lines_of_every_type_are_all_valid(name):
@@ -52,7 +56,7 @@ def test_a_simulated_file_validates_completely():
     by_type: dict[str, list[str]] = {}
     for model in events:
         by_type.setdefault(model_name(model), []).append(model.model_dump_json())
-    assert set(by_type) == set(schemas.MESSAGE_TYPES)
+    assert set(by_type) == set(SIMULATED)
     for name, lines in by_type.items():
         report = validate_lines(name, lines)
         assert report.ok, report.errors[:3]
