@@ -121,8 +121,10 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None,
         raise AclError(f"{path}: {loc}: {first['msg']}") from None
     except yaml.YAMLError as e:
         raise AclError(f"{path}: not valid YAML: {e}") from None
+    names_partner = any("{partner}" in (getattr(e, r) or "") for es in doc.principals.values() for e in es
+                        for r in RESOURCES)
     if partners is None:
-        partners = _partners_from_topics(path.parent / "topics.yaml") if doc.per_partner else []
+        partners = _partners_from_topics(path.parent / "topics.yaml") if doc.per_partner or names_partner else []
     if components is None:
         components = _components_from_topics(path.parent / "topics.yaml") if doc.per_component else []
     out: set[Acl] = set()
@@ -135,10 +137,22 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None,
             for op in e.operations:
                 out.add(Acl(principal, resource, name, e.pattern, op))
 
+    def per_partner(entries: list[Entry]) -> list[Entry]:
+        """An entry of a fixed principal whose name holds {partner}: one entry per partner (the others as is)."""
+        out_entries: list[Entry] = []
+        for e in entries:
+            if "{partner}" not in e.resource[1]:
+                out_entries.append(e)
+                continue
+            for code in partners:
+                out_entries.append(e.model_copy(update={r: getattr(e, r).replace("{partner}", code.lower())
+                                                        for r in RESOURCES if getattr(e, r)}))
+        return out_entries
+
     for principal, entries in doc.principals.items():
         if "{" in principal:
             raise AclError(f"{path}: principals.{principal}: placeholders belong in per_partner or per_component")
-        add(principal, entries, f"principals.{principal}")
+        add(principal, per_partner(entries), f"principals.{principal}")
     if doc.per_partner:
         for code in partners:
             p = code.lower()
@@ -154,8 +168,8 @@ def load_acls(path: Path | None = None, partners: list[str] | None = None,
             add(sub(doc.per_component.principal), entries, "per_component")
     for acl in out:
         if "{" in acl.name or "{" in acl.principal:
-            raise AclError(f"{path}: unknown placeholder in {acl}; only {{partner}} in per_partner, {{component}} "
-                           f"in per_component")
+            raise AclError(f"{path}: unknown placeholder in {acl}; only {{partner}} (in per_partner and in the "
+                           f"resource names of principals), {{component}} in per_component")
     return out
 
 

@@ -20,7 +20,8 @@ def of(acls, principal):
 
 
 def test_every_principal_of_the_brief_is_declared_and_no_super_user(declared):
-    assert principals(declared) == ["component-air", "component-intel", "component-naval", "forwarder", "ingress",
+    assert principals(declared) == ["component-air", "component-intel", "component-naval", "deconflict", "forwarder",
+                                    "ingress",
                                     "lag-monitor", "ledger", "partner-rus", "partner-usa", "producer-air",
                                     "producer-intel", "producer-naval", "registry"]
     assert all(a.permission == "ALLOW" and a.host == "*" for a in declared)
@@ -67,14 +68,45 @@ def test_who_writes_inbound_origin_and_quarantine(declared):
 def test_only_a_components_producer_and_nobody_else_writes_its_internal_topics(declared):
     writers = {(a.principal, a.name) for a in declared if a.operation == "WRITE" and a.name.startswith("liaison.internal")}
     assert writers == {("producer-naval", "liaison.internal.naval."), ("producer-air", "liaison.internal.air."),
-                       ("producer-intel", "liaison.internal.intel.")}
-    assert all(a.pattern == "prefixed" for a in declared if a.name.startswith("liaison.internal."))
+                       ("producer-intel", "liaison.internal.intel."),
+                       ("deconflict", "liaison.internal.deconfliction.alert")}
+    # the alerts are a domain of their own: producer-air's prefix does not cover them (an air producer cannot forge one)
+    assert not "liaison.internal.deconfliction.alert".startswith("liaison.internal.air.")
+    assert all(a.pattern == "prefixed" for a in declared if a.name.startswith("liaison.internal.")
+               and a.principal != "deconflict")
+
+
+def test_deconflict_reads_the_air_plans_and_tracks_of_both_sides_and_writes_its_alerts_and_changelog(declared):
+    rw = {(a.resource, a.name, a.pattern, a.operation) for a in of(declared, "deconflict")}
+    reads = {"liaison.internal.air.mission-plan", "liaison.internal.air.track", "liaison.origin.rus.air.mission-plan",
+             "liaison.origin.rus.air.track", "liaison.origin.usa.air.mission-plan", "liaison.origin.usa.air.track"}
+    assert rw == ({("topic", t, "literal", op) for t in reads for op in ("READ", "DESCRIBE")}
+                  | {("topic", "liaison.internal.deconfliction.alert", "literal", op) for op in ("WRITE", "DESCRIBE")}
+                  | {("topic", "liaison.deconfliction.state", "literal", op) for op in ("READ", "WRITE", "DESCRIBE")}
+                  | {("group", "liaison-deconflict", "prefixed", "READ")}
+                  | {("transactional_id", "liaison-deconflict-", "prefixed", op) for op in ("WRITE", "DESCRIBE")})
+    # literal names only: no prefix over the partner-origin intelligence, nor over any other internal topic
+    assert all(a.pattern == "literal" for a in of(declared, "deconflict") if a.resource == "topic")
+    # nobody else writes its changelog
+    assert {a.principal for a in declared if a.name == "liaison.deconfliction.state" and a.operation == "WRITE"} == {
+        "deconflict"}
+
+
+def test_partner_placeholder_in_a_principals_entry_expands_for_each_partner(tmp_path):
+    f = tmp_path / "acls.yaml"
+    f.write_text("principals:\n  svc:\n    - {topic: 'liaison.origin.{partner}.air.track', operations: [READ]}\n"
+                 "    - {topic: liaison.internal.air.track, operations: [READ]}\n")
+    got = load_acls(f, partners=["RUS", "GBR"])
+    assert got == {Acl("svc", "topic", "liaison.origin.rus.air.track", "literal", "READ"),
+                   Acl("svc", "topic", "liaison.origin.gbr.air.track", "literal", "READ"),
+                   Acl("svc", "topic", "liaison.internal.air.track", "literal", "READ")}
 
 
 def test_only_the_forwarder_writes_partner_audit_dead_letter_and_hold_topics(declared):
     writers = {(a.principal, a.name, a.pattern) for a in declared if a.operation == "WRITE"
                and not a.name.startswith(("liaison.internal", "liaison.inbound", "liaison.origin", "liaison.quarantine",
-                                          "liaison.ingress", "liaison.audit.ingress", "liaison.ledger"))
+                                          "liaison.ingress", "liaison.audit.ingress", "liaison.ledger",
+                                          "liaison.deconfliction.state"))
                and a.resource == "topic" and a.name.startswith("liaison")}
     assert writers == {("forwarder", "liaison.partner.", "prefixed"),
                        ("forwarder", "liaison.component.", "prefixed"),
@@ -95,6 +127,9 @@ def test_who_reads_internal_topics(declared):
     readers = {a.principal for a in declared if a.operation in ("READ", "ALL") and a.resource == "topic"
                and "liaison.internal.".startswith(a.name)}
     assert readers == {"forwarder"}
+    # besides, deconflict reads two of them by name: our air plans and tracks
+    assert {(a.principal, a.name) for a in declared if a.operation == "READ" and a.name.startswith("liaison.internal.")
+            and a.principal != "forwarder"} == {("deconflict", "liaison.internal.air.mission-plan"), ("deconflict", "liaison.internal.air.track")}
     lag = of(declared, "lag-monitor")  # least privilege: it reads no record, lag in seconds from its own samples
     assert {a.operation for a in lag} == {"DESCRIBE"}
 
