@@ -5,9 +5,12 @@ import os
 import shutil
 import subprocess
 
+from collections import Counter
+
 import schemas
 from core import REPO_ROOT
 from deploy import governance
+from schemas.agreement import is_exchanged
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 
@@ -34,8 +37,16 @@ def test_working_tree_schemas_pass_the_gate(settings):
     res = _check(schemas.SCHEMA_DIR)
     assert res.returncode == 0, res.stderr
     specs = governance.subjects()
-    assert {s.kind for s in specs} == {"internal", "audit", "partner"}
-    assert res.stdout.count("ok  ") == len(specs) == len(schemas.MESSAGE_TYPES) + 1 + 14  # 2 partners x 7 types
+    kinds = Counter(s.kind for s in specs)
+    exchanged = [t for t in schemas.MESSAGE_TYPES if is_exchanged(t)]
+    # every type internal; both audits; 2 partners x 8 types released; 2 partners x 7 types sent back (inbound) and
+    # accepted (origin): no partner sends its deconfliction alerts; the components' feeds as their policies say
+    assert kinds["internal"] == len(schemas.MESSAGE_TYPES) and kinds["audit"] == 2
+    assert kinds["partner"] == 2 * len(schemas.MESSAGE_TYPES)
+    assert kinds["inbound"] == kinds["origin"] == 2 * len(exchanged) == 14
+    assert set(kinds) == {"internal", "audit", "partner", "component", "inbound", "origin"}
+    assert not [s for s in specs if "deconfliction" in s.subject and s.kind in ("inbound", "origin")]
+    assert res.stdout.count("ok  ") == len(specs)
     for spec in specs:
         assert f"ok  {spec.subject} ({spec.kind}): compatible with released v1" in res.stdout
 

@@ -24,10 +24,13 @@ from core.topics import (INGRESS_AUDIT_TOPIC, inbound_topic, origin_topic, partn
 from producers.simulate.partner import (BAD_CLASS_CHECK, BAD_CLASSES, BAD_HEADER, GUARD_MAX_RECORD_BYTES,
                                         VARIANT_HEADER, Ours)
 from producers.simulate.partner_run import inbound_formats, run_partner
+from schemas.agreement import is_exchanged
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
-RUS_INBOUND = [inbound_topic("RUS", t) for t in schemas.MESSAGE_TYPES]
-RUS_ORIGIN = [origin_topic("RUS", t) for t in schemas.MESSAGE_TYPES]
+#: What a partner sends: every type but its deconfliction alerts (each side computes its own).
+EXCHANGED = tuple(t for t in schemas.MESSAGE_TYPES if is_exchanged(t))
+RUS_INBOUND = [inbound_topic("RUS", t) for t in EXCHANGED]
+RUS_ORIGIN = [origin_topic("RUS", t) for t in EXCHANGED]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def _headers(msg) -> dict[str, str]:
 def test_the_simulated_partner_publishes_as_partner_rus_on_its_inbound_topics(secured):
     admin_registry = serde.registry_client()
     ids = {t: admin_registry.get_latest_version(serde.value_subject(inbound_topic("RUS", t))).schema_id
-           for t in schemas.MESSAGE_TYPES}
+           for t in EXCHANGED}
     before = end_offsets(RUS_INBOUND)
     result = run_partner("RUS", rate=400, count=900, seed=5, bad_share=0.3, ours=Ours(), paced=False)
     assert result.principal == "partner-rus"
@@ -73,7 +76,7 @@ def test_the_simulated_partner_publishes_as_partner_rus_on_its_inbound_topics(se
             continue
         # a good record: framed with the id registered under its inbound subject, decodes with that schema
         sid, body = serde.unframe(m.value())
-        type_name = next(t for t in schemas.MESSAGE_TYPES if inbound_topic("RUS", t) == m.topic())
+        type_name = next(t for t in EXCHANGED if inbound_topic("RUS", t) == m.topic())
         assert sid == ids[type_name]
         schema = parsed.setdefault(sid, fastavro.parse_schema(
             json.loads(admin_registry.get_schema(sid).schema_str)))
@@ -105,8 +108,8 @@ def test_partner_rus_is_refused_writing_usa_inbound(secured):
 def test_the_gateway_serves_a_partner_its_inbound_subjects_and_a_component_its_feed(secured):
     rus = serde.registry_client(principal="partner-rus")
     formats, feed_ids, missing = inbound_formats("RUS", rus)
-    assert set(formats) == set(schemas.MESSAGE_TYPES) and not missing
-    assert set(feed_ids) == set(schemas.MESSAGE_TYPES)
+    assert set(formats) == set(EXCHANGED) and not missing
+    assert set(feed_ids) == set(EXCHANGED)
     with pytest.raises(SchemaRegistryError) as e:
         rus.get_latest_version(serde.value_subject(inbound_topic("USA", "AirTrack")))
     assert e.value.http_status_code == 403
