@@ -139,15 +139,18 @@ def track_piece(track: Track, now_ms: int, params: Params) -> Piece:
 
 
 def _times(piece: Piece, s0: float, s1: float) -> tuple[float, float]:
-    a = piece.t0 + s0 * (piece.t1 - piece.t0) - piece.buffer_ms
-    b = piece.t0 + s1 * (piece.t1 - piece.t0) + piece.buffer_ms
-    return max(a, piece.lo_ms), min(b, piece.hi_ms)
+    """When the piece's part [s0, s1] is flown, widened and clipped (ETAs may run backwards: sorted)."""
+    a, b = sorted((piece.t0 + s0 * (piece.t1 - piece.t0), piece.t0 + s1 * (piece.t1 - piece.t0)))
+    return max(a - piece.buffer_ms, piece.lo_ms), min(b + piece.buffer_ms, piece.hi_ms)
 
 
 def piece_hit(a: Piece, b: Piece, params: Params) -> Hit | None:
     """The hit of two pieces (symmetric in a and b), or None."""
     gap = max(a.floor_ft, b.floor_ft) - min(a.ceiling_ft, b.ceiling_ft)
     if gap >= params.vertical_ft and gap > 0:
+        return None
+    wa, wb = _times(a, 0.0, 1.0), _times(b, 0.0, 1.0)  # cheap first: the pieces' whole times must overlap
+    if max(wa[0], wb[0]) > min(wa[1], wb[1]):
         return None
     frame = geo.frame_for(a.p0, a.p1, b.p0, b.p1)
     a0, a1, b0, b1 = frame.xy(a.p0), frame.xy(a.p1), frame.xy(b.p0), frame.xy(b.p1)

@@ -7,12 +7,14 @@ Method and error bound
 * Leg-to-leg distance, close intervals, closest point of approach: in a :class:`LocalFrame`, an azimuthal
   equidistant projection whose centre is snapped to a ``FRAME_STEP_DEG`` grid (so a frame is made once per
   0.5 degree cell and cached, and both orders of a pair get the same frame). Route legs are cut into pieces of at
-  most ``MAX_PIECE_M`` along the geodesic (:func:`densify`) before they are projected, and a frame is only used
-  for objects within ``FRAME_RADIUS_M`` of its centre. The aeqd projection keeps distances from the centre
-  exact; the scale across is rho/sin(rho) (rho = r / 6371 km), so any distance measured in the frame is off by at
-  most rho^2/6 = 4e-5 relative at r = 100 km: < 0.4 m at 5 NM. A geodesic piece of 20 NM drawn as a straight
-  chord in the frame deviates from it by less than a metre there. The unit tests check leg-to-leg distances
-  against brute-force geodesic sampling (Geod.inv on dense points) to 25 m; the real bound is about 1 m.
+  most ``MAX_PIECE_M`` (20 NM) along the geodesic (:func:`densify`) before they are projected, so what one frame
+  holds (two pieces, or two tracks' 5-minute paths) lies within ``FRAME_RADIUS_M`` (150 km) of its centre. The aeqd
+  projection keeps distances from the centre exact; the scale across is rho/sin(rho) (rho = r / 6371 km), so a
+  distance measured in the frame is off by at most rho^2/6 = 1e-4 relative at r = 150 km: < 1 m at 5 NM. A
+  geodesic piece drawn as a straight chord in the frame deviates from it by well under a metre. The unit tests
+  check leg-to-leg distances against brute-force geodesic sampling (Geod.inv on dense points) to 25 m (the
+  sampling's own step); the frame's error is about 1 m. Where a result is ill-conditioned (the ends of the close
+  parts of two nearly parallel legs move by 1/sin(angle) per metre of error), that factor applies on top.
 * Tracks: constant velocity along the geodesic of their heading; a track's path over a time span is projected
   as the chord from its position at the start to its position at the end (both from Geod.fwd), so the
   meridian convergence of the frame does not tilt its velocity.
@@ -42,7 +44,7 @@ FRAME_STEP_DEG = 0.5
 #: route legs are cut into pieces no longer than this (20 NM) before they are compared
 MAX_PIECE_M = 20 * NM_M
 #: the largest distance from a frame's centre the error bound above is stated for
-FRAME_RADIUS_M = 100_000.0
+FRAME_RADIUS_M = 150_000.0
 
 Point = tuple[float, float]  # (lat, lon) in degrees
 XY = tuple[float, float]     # metres east, north in a LocalFrame
