@@ -107,10 +107,14 @@ def test_a_partner_schema_losing_history_fails_naming_subject_and_field(settings
                          text=True, timeout=120, env=os.environ)
     assert res.returncode == 1
     fails = [ln for ln in res.stderr.splitlines() if ln.startswith("FAIL")]
-    assert fails == [
-        "FAIL liaison.partner.usa.intel.foreign-fighter-value: incompatible with released v1: field 'affiliation' "
-        "changed type from null to string (BACKWARD_TRANSITIVE: the new schema must read records written with "
-        "every released version)"], res.stderr
+    # the partner's feed, and what is derived from it (give and take): what USA sends us in that shape (inbound),
+    # what the ingress guard accepted of it (origin), and our intelligence cell's feed of that
+    why = (": incompatible with released v1: field 'affiliation' changed type from null to string (BACKWARD_TRANSITIVE:"
+           " the new schema must read records written with every released version)")
+    assert fails == [f"FAIL {s}-value{why}" for s in (
+        "liaison.partner.usa.intel.foreign-fighter", "liaison.inbound.usa.intel.foreign-fighter",
+        "liaison.origin.usa.intel.foreign-fighter", "liaison.component.intel.origin.usa.intel.foreign-fighter")], \
+        res.stderr
 
 
 def test_an_audit_schema_change_is_gated(settings, tmp_path):

@@ -28,8 +28,9 @@ from deploy.acl import Acl, broker_acls, load_acls, to_binding
 from core.readback import committed_offsets, end_offsets, seed_group
 from consumers.officers.feed import partner_topics
 from core.settings import get_settings
-from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, INGRESS_AUDIT_TOPIC, LEDGER_TOPIC, SEEN_TOPIC, inbound_topic,
-                         origin_topic, partner_topic, quarantine_topic, recipient_topic, topic_for)
+from core.topics import (AUDIT_TOPIC, DEADLETTER_TOPIC, DECONFLICTION_STATE_TOPIC, INGRESS_AUDIT_TOPIC, LEDGER_TOPIC,
+                         SEEN_TOPIC, inbound_topic, origin_topic, partner_topic, quarantine_topic, recipient_topic,
+                         topic_for)
 
 LIAISON = str(REPO_ROOT / ".venv" / "bin" / "liaison")
 
@@ -57,6 +58,11 @@ TOPICS = {
     "ingress-audit": INGRESS_AUDIT_TOPIC,
     "seen": SEEN_TOPIC,
     "ledger": LEDGER_TOPIC,
+    # deconfliction: its alerts (a domain of its own), their feeds, its changelog
+    "alert": topic_for("DeconflictionAlert"),
+    "rus-alert": recipient_topic("RUS", "DeconflictionAlert"),
+    "comp-air-alert": recipient_topic("air", "DeconflictionAlert"),
+    "state": DECONFLICTION_STATE_TOPIC,
 }
 ALL = set(TOPICS)
 INTERNAL = {"naval", "air", "intel"}
@@ -71,13 +77,17 @@ EXPECTED = {
     "admin": (ALL, ALL),
     # a partner reads its own feed and writes its own inbound topics: nothing else (no other partner's inbound,
     # no internal, origin, quarantine, component, audit or ledger topic)
-    "partner-rus": ({"rus"}, {"in-rus"}),
+    "partner-rus": ({"rus", "rus-alert"}, {"in-rus"}),
     "partner-usa": ({"usa"}, {"in-usa"}),
     # a component reads its own feed (ours and partner-origin records decided for it), nothing else
     "component-naval": ({"comp-naval", "comp-naval-origin"}, set()),
-    "component-air": ({"comp-air"}, set()),
+    "component-air": ({"comp-air", "comp-air-alert"}, set()),
     "component-intel": ({"comp-intel"}, set()),
-    "forwarder": (INTERNAL | ORIGIN | {"ledger"}, PARTNER_FEEDS | COMPONENT_FEEDS | {"audit", "deadletter"}),
+    "forwarder": (INTERNAL | {"alert"} | ORIGIN | {"ledger"},
+                  PARTNER_FEEDS | COMPONENT_FEEDS | {"rus-alert", "comp-air-alert", "audit", "deadletter"}),
+    # deconfliction: our air tracks and a partner's (origin-rus is RUS's air tracks; origin-usa, USA's strike
+    # reports, is refused: literal names, no prefix), its changelog; writes its alerts and changelog only
+    "deconflict": ({"air", "origin-rus", "state"}, {"alert", "state"}),
     # the guard: inbound in; partner-origin, quarantine, its audit and the seen ids out (seen ids read back)
     "ingress": (INBOUND | {"seen"}, ORIGIN | QUARANTINE | {"ingress-audit", "seen"}),
     # the ledger reads the two audits and its changelog, writes its changelog: no data topic
@@ -150,7 +160,7 @@ def test_the_matrix_covers_every_principal_and_every_topic_kind():
     assert set(EXPECTED) == set(principals(load_acls())) | {"admin"}
     prefixes = {t.split(".")[1] for t in TOPICS.values()}
     assert prefixes == {"partner", "internal", "audit", "deadletter", "inbound", "origin", "quarantine", "component",
-                        "ingress", "ledger"}
+                        "ingress", "ledger", "deconfliction"}
 
 
 @pytest.mark.parametrize("principal", list(EXPECTED))
