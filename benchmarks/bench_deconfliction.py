@@ -212,7 +212,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="event time measured (after the warm-up)")
     ap.add_argument("--warmup", type=float, default=5.0, help="event seconds not measured")
     ap.add_argument("--batch-ms", type=int, default=100, help="engine mode: least event time per step")
-    ap.add_argument("--max-batch", type=int, default=1000, help="engine mode: most records per step (the "
+    ap.add_argument("--max-batch", type=int, default=5000, help="engine mode: most records per step (the "
                     "service's --batch-size)")
     ap.add_argument("--step-time", choices=("wall", "cpu"), default="wall", help="engine mode: a step lasts its "
                     "wall time (this machine as loaded now) or its CPU time (an unshared core)")

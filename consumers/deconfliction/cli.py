@@ -39,7 +39,9 @@ def deconflict(instance: str = typer.Option("main", help="instance name; transac
                                             "liaison-deconflict-<instance> (run one: the picture is global)"),
                group: str = typer.Option("liaison-deconflict", help="consumer group (liaison-deconflict*); the "
                                          "state entries are kept per group"),
-               batch_size: int = typer.Option(1000, help="records per transaction at most"),
+               batch_size: int = typer.Option(5000, help="records per transaction at most (a track "
+                                               "reported twice in one step is evaluated once: larger batches keep "
+                                               "up under load)"),
                lateral_nm: float = typer.Option(5.0, help="lateral separation, NM"),
                vertical_ft: float = typer.Option(1000.0, help="vertical separation, ft"),
                lookahead_s: float = typer.Option(300.0, help="track look-ahead, s"),

@@ -294,7 +294,7 @@ def read_state(consumer, topic: str = STATE_TOPIC, timeout: float = RESTORE_TIME
 
 class Deconflictor:
     def __init__(self, settings: Settings | None = None, instance: str = "main", group_id: str = GROUP,
-                 params: Params | None = None, batch_size: int = 1000, tick_s: float = 1.0,
+                 params: Params | None = None, batch_size: int = 5000, tick_s: float = 1.0,
                  principal: str = DECONFLICT, consumer_conf: dict | None = None, producer_conf: dict | None = None,
                  cache_path: Path | None = None, alert_topic: str = ALERT_TOPIC, state_topic: str = STATE_TOPIC):
         self.settings = settings or get_settings()
