@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from string import Template
@@ -147,9 +148,23 @@ def replicas_in_sync(bootstrap: str, node_ids: set[int], conf: dict | None = Non
 
 
 def ensure_scram_users(admin, sec: Security, timeout: float = 30.0) -> list[str]:
-    """Create the SCRAM users the broker lacks (a principal added to deploy/acls.yaml after formatting)."""
+    """Create the SCRAM users the broker lacks (a principal added to deploy/acls.yaml after formatting).
+
+    The admin client is new: its first requests go to the bootstrap connections, which librdkafka destroys once
+    the cluster's metadata names the brokers (a request in flight then fails with _DESTROY_BROKER, "Broker handle
+    destroyed without termination"; seen with three nodes when users were missing). So the metadata is fetched
+    first, and an upsert that fails for such a transient reason (it is idempotent) is sent again, bounded."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
+    # failures that say nothing about the request: the connection it went on was replaced or lost
+    transient_codes = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+                       KafkaError._ALL_BROKERS_DOWN, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER}
+
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException:
+        pass  # the calls below fail (or not) on their own
     have = set()
     try:
         for user, fut in admin.describe_user_scram_credentials(sec.users, request_timeout=timeout).items():
@@ -164,8 +179,18 @@ def ensure_scram_users(admin, sec: Security, timeout: float = 30.0) -> list[str]
     if missing:
         ups = [UserScramCredentialUpsertion(u, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
                                             sec.passwords[u].encode()) for u in missing]
-        for user, fut in admin.alter_user_scram_credentials(ups, request_timeout=timeout).items():
-            fut.result()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for _user, fut in admin.alter_user_scram_credentials(ups, request_timeout=timeout).items():
+                    fut.result()
+                break
+            except KafkaException as e:
+                err = e.args[0] if e.args else None
+                transient = err is not None and (err.retriable() or err.code() in transient_codes)
+                if not transient or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
     return missing
 
 
