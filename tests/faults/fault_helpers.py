@@ -31,8 +31,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 import forwarder_helpers  # noqa: E402
-from forwarder_helpers import (COMPONENT_TOPICS, INTERNAL, POLICIES, ForwarderLog, audit_key, audits,  # noqa: E402
-                               canonical, decision_audits, start_forwarder)
+from forwarder_helpers import (COMPONENT_TOPICS, INTERNAL, ORIGIN_TOPICS, POLICIES, ForwarderLog,  # noqa: E402
+                               audit_key, audits, canonical, decision_audits, start_forwarder)
 
 from core import kafka, serde  # noqa: E402
 from core.readback import committed_offsets, end_offsets, read_between  # noqa: E402
@@ -500,4 +500,6 @@ def port_open(port: int, timeout: float = 2.0) -> bool:
 
 
 def hold_and_internal() -> list[str]:
-    return INTERNAL + [HOLD_TOPIC]
+    """Every topic the forwarder's group consumes: the internal topics, the partner-origin ones (subscribed by
+    pattern, liaison.origin.*) and the hold."""
+    return INTERNAL + ORIGIN_TOPICS + [HOLD_TOPIC]

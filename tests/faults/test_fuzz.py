@@ -49,7 +49,8 @@ import schemas
 from consumers.forwarder.codec import DecodeError, InputDecoder, _zigzag
 from consumers.forwarder.pipeline import InRecord, build_plans
 from core import REPO_ROOT, serde
-from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC, PARTNER_PREFIX, partner_topic, topic_for
+from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, PARTNER_PREFIX,
+                         partner_topic, topic_for)
 from release import PolicyError, decide, load_policies, load_policy
 from schemas.examples import BASE_TIME, example
 from schemas.models import from_avro, model_name, to_avro
@@ -410,7 +411,7 @@ def check_batch(env: Env, records: list[InRecord], kinds: list[str], now_ms: int
     releases = [a for a in audits if a["decision"] in ("RELEASE", "RELEASED")]
     released = [o for o in result.outputs if o.topic not in (AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC)]
     assert sorted(o.topic for o in released) == sorted(a["output_topic"] for a in releases)
-    assert all(o.topic.startswith(PARTNER_PREFIX) for o in released)
+    assert all(o.topic.startswith((PARTNER_PREFIX, COMPONENT_PREFIX)) for o in released)  # a recipient's feed
     assert len(result.holds) == sum(a["decision"] == "HELD" for a in audits)
     outcome["released from hold"] += sum(a["decision"] == "RELEASED" for a in audits)
     assert result.stats.records == len(inputs)
