@@ -150,7 +150,7 @@ def drive(args) -> None:
     from release import SecretStore
     from core import kafka
     from deploy import topics
-    from core.topics import PARTNER_PREFIX
+    from core.topics import PARTNER_PREFIX, topic_for
     from core.readback import end_offsets, seed_group
     from producers.publisher import Publisher
     from producers.simulate import Simulator
