@@ -40,8 +40,9 @@ def start_services(log_dir: Path, policies: Path, say) -> dict[str, subprocess.P
         procs[f"ingress-{code}"] = _liaison("ingress", "--partner", code, "--policies", str(policies),
                                             log=log_dir / f"ingress-{code.lower()}-demo.log")
     procs["ledger"] = _liaison("ledger", "run", log=log_dir / "ledger-demo.log")
+    procs["deconflict"] = _liaison("deconflict", "--instance", "demo", log=log_dir / "deconflict-demo.log")
     for name, p in procs.items():
-        say(f"{name}: pid {p.pid}, log {log_dir / (name.lower() + '-demo.log' if name != 'ledger' else 'ledger-demo.log')}")
+        say(f"{name}: pid {p.pid}, log {log_dir / (name.lower() + '-demo.log')}")
     return procs
 
 
@@ -64,10 +65,14 @@ def inbound_topics() -> list[str]:
 
 
 def wait_caught_up(procs: dict[str, subprocess.Popen], timeout: float, say) -> None:
-    """Until every guard has committed its inbound topics and the ledger both audits (read_committed ends)."""
+    """Until every guard has committed its inbound topics and the deconfliction service the air topics."""
     deadline, done = time.monotonic() + timeout, -1
     pending = {f"liaison-ingress-{c.lower()}": [t for t in inbound_topics() if t.startswith(names.inbound_prefix(c))]
                for c in PARTNERS}
+    # the deconfliction service: our air plans and tracks and the partners' (once the guards have let them in)
+    air = [names.topic_for(t) for t in ("AirMissionPlan", "AirTrack")]
+    pending["liaison-deconflict"] = air + [names.origin_topic(c, t) for c in PARTNERS for t in ("AirMissionPlan",
+                                                                                                 "AirTrack")]
     while pending:
         progress = 0
         for group, topic_list in list(pending.items()):
@@ -150,6 +155,26 @@ def report(msgs: list, console, sims: dict[str, str]) -> None:
     for (component, source), n in sorted(feeds.items()):
         t.add_row(component, source, str(n))
     console.print(t)
+    alerts = [deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+              for m in msgs if m.topic() == names.topic_for("DeconflictionAlert")]
+    t = Table(title="deconfliction alerts (liaison deconflict): our sorties and tracks against the partners'")
+    for col in ("partner", "kind", "NEW", "UPDATED", "CLEARED", "to our air component", "to the partner"):
+        t.add_column(col, justify="left" if col in ("partner", "kind") else "right")
+    by = Counter((a["partner"], a["kind"], a["status"]) for a in alerts)
+    fed = Counter(m.topic() for m in msgs if m.topic().endswith(".deconfliction.alert"))
+    for partner, kind in sorted({(p, k) for p, k, _ in by}):
+        t.add_row(partner, kind, *(str(by[(partner, kind, s)]) for s in ("NEW", "UPDATED", "CLEARED")),
+                  "", "")
+    for partner in sorted({p for p, _k, _s in by}):
+        t.add_row(partner, "(all)", "", "", "", str(fed[names.recipient_topic("air", "DeconflictionAlert")]),
+                  str(fed[names.recipient_topic(partner, "DeconflictionAlert")]))
+    console.print(t)
+    for a in [a for a in alerts if a["status"] == "NEW"][:3]:
+        v, w = a["volume"], a["window"]
+        console.print(f"    {a['kind']} {a['partner']}: ours {a['ours']['callsign']} / theirs {a['theirs']['callsign']} "
+                      f"within {a['lateral_nm']:.1f} NM, {v['floor_ft']}-{v['ceiling_ft']} ft, around "
+                      f"{v['centre']['lat']:.3f},{v['centre']['lon']:.3f} from {w['start']:%H:%M:%S} to "
+                      f"{w['end']:%H:%M:%S}", highlight=False)
     usa_leak = sum(1 for m in msgs if m.topic().startswith(names.PARTNER_PREFIX) and ".origin." in m.topic())
     console.print(f"    partner records reaching another partner (third-party rule, default never): {usa_leak}",
                   highlight=False)
