@@ -312,3 +312,42 @@ def test_forwarder_exports_its_counters_as_prometheus_metrics(bus):
     assert {s.labels["partner"]: s.value for s in families["liaison_forwarder_held"].samples
             if s.name.endswith("_total")} == dict(held)
     assert sum(s.value for s in families["liaison_forwarder_records"].samples if s.name.endswith("_total")) == len(ms)
+
+
+def test_deconfliction_alerts_reach_our_air_component_whole_and_each_partner_its_own(bus):
+    """Alerts published as `deconflict` (liaison publish's principal for liaison.internal.deconfliction.*) are released
+    by the same engine: every one, whole, to the air component; to RUS and USA only their own, our sortie id
+    pseudonymised; naval and intelligence get none; one audit per alert and recipient."""
+    import uuid
+
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from core.topics import recipient_topic
+    from schemas.examples import deconfliction_alert
+
+    SecretStore().ensure("RUS"), SecretStore().ensure("USA")
+    alerts = {}
+    for code in ("RUS", "USA"):
+        a = deconfliction_alert(code)
+        a.label.message_id, a.alert_id = uuid.uuid4(), uuid.uuid4()
+        alerts[code] = a
+    feeds = [recipient_topic(r, "DeconflictionAlert") for r in ("RUS", "USA", "air", "naval", "intel")]
+    group, instance = fresh_group()
+    start = end_offsets(feeds + [topic_for("DeconflictionAlert")])
+    publish(list(alerts.values()))
+    run_forwarder(group, instance, idle=4)
+    msgs = read_between(start, end_offsets(feeds + [topic_for("DeconflictionAlert")]))
+    deser = serde.avro_deserializer()
+    got: dict[str, list[dict]] = {}
+    for m in msgs:
+        got.setdefault(m.topic(), []).append(deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE)))
+    assert len(got[topic_for("DeconflictionAlert")]) == 2
+    assert sorted(v["partner"] for v in got[recipient_topic("air", "DeconflictionAlert")]) == ["RUS", "USA"]
+    assert all(v["ours"]["sortie_id"] == "H5-20151123-014" for v in got[recipient_topic("air", "DeconflictionAlert")])
+    for code in ("RUS", "USA"):
+        (view,) = got[recipient_topic(code, "DeconflictionAlert")]
+        assert view["partner"] == code and str(view["alert_id"]) == str(alerts[code].alert_id)
+        assert view["ours"]["sortie_id"].startswith("p-") and "H5" not in repr(view)
+        assert set(view["label"]) == {"classification", "created_at", "message_id"}
+    assert recipient_topic("naval", "DeconflictionAlert") not in got
+    assert recipient_topic("intel", "DeconflictionAlert") not in got
