@@ -21,7 +21,7 @@ import schemas
 from core import REPO_ROOT, serde
 from core.readback import end_offsets, seed_group
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, ORIGIN_PREFIX, PARTNER_PREFIX,
-                         topic_for)
+                         source_of_recipient_topic, topic_for)
 from deploy import topics
 from producers.publisher import Publisher
 from release import SecretStore, decide, envelope, load_policies
@@ -32,7 +32,8 @@ INTERNAL = [topic_for(t) for t in schemas.MESSAGE_TYPES]
 PARTNER_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
 ORIGIN_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(ORIGIN_PREFIX)]
 COMPONENT_TOPICS = [t.name for t in topics.load_topics() if t.name.startswith(COMPONENT_PREFIX)]
-ALL = INTERNAL + PARTNER_TOPICS + [AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC]
+# every recipient's feed: the partners' and our components' (one engine, one audit for all of them)
+ALL = INTERNAL + PARTNER_TOPICS + COMPONENT_TOPICS + [AUDIT_TOPIC, DEADLETTER_TOPIC, HOLD_TOPIC]
 POLICIES = REPO_ROOT / "deploy" / "policies"
 
 
@@ -119,10 +120,11 @@ def expected_releases(models: dict, policies_dir=POLICIES) -> dict[str, set[str]
 
 
 def by_partner(msgs) -> dict[str, list]:
+    """Feed records by recipient: partner codes (RUS) and our components (naval, air, intel)."""
     out: dict[str, list] = {}
     for m in msgs:
-        if m.topic().startswith(PARTNER_PREFIX):
-            out.setdefault(m.topic().split(".")[2].upper(), []).append(m)
+        if m.topic().startswith((PARTNER_PREFIX, COMPONENT_PREFIX)):
+            out.setdefault(source_of_recipient_topic(m.topic())[0], []).append(m)
     return out
 
 
