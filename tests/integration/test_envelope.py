@@ -131,7 +131,8 @@ def test_partner_records_are_the_views_with_their_envelopes_nothing_missing_noth
     assert decided["RUS"]["RELEASED"] > 20 and decided["RUS"]["RELEASED"] <= decided["RUS"]["HELD"]
     # the receiver saw exactly the committed partner records
     assert Counter((m.topic(), m.partition(), m.offset()) for m, _ in received) == \
-        Counter((m.topic(), m.partition(), m.offset()) for ms_ in by_partner(msgs).values() for m in ms_)
+        Counter((m.topic(), m.partition(), m.offset()) for code, ms_ in by_partner(msgs).items() if code.isupper()
+                for m in ms_)  # the receiver reads the partners' feeds (by_partner has our components' too)
 
 
 def test_no_header_outside_the_envelope_and_no_internal_id_where_the_view_drops_it(short_run):
