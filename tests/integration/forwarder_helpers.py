@@ -128,6 +128,11 @@ def by_partner(msgs) -> dict[str, list]:
     return out
 
 
+def partner_feeds(msgs) -> dict[str, list]:
+    """Feed records of the partners only (what leaves our side)."""
+    return {code: ms for code, ms in by_partner(msgs).items() if code.isupper()}
+
+
 def header(msg, name: str) -> str | None:
     for k, v in msg.headers() or []:
         if k == name:

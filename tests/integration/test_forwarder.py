@@ -17,7 +17,7 @@ import pytest
 from core import kafka, serde
 from core.readback import end_offsets, read_between
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, topic_for
-from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key, audits, by_partner,
+from forwarder_helpers import (ALL, INTERNAL, POLICIES, ForwarderLog, audit_key, audits, by_partner, partner_feeds,
                                check_partner_records, decision_audits, fresh_group, header, publish, run_forwarder,
                                scan_sentinels, start_forwarder)
 from producers.simulate import SENTINEL_PREFIX, Simulator
@@ -53,7 +53,7 @@ ALLOWED_SENTINELS = {
 
 def test_leak_no_forbidden_sentinel_reaches_any_partner_topic(leak_run):
     sent, msgs = leak_run
-    partner_msgs = by_partner(msgs)
+    partner_msgs = partner_feeds(msgs)
     assert set(partner_msgs) == {"RUS", "USA"}, "nothing was released to some partner"
     planted = sum(1 for m in msgs if m.topic() in INTERNAL and SENTINEL_PREFIX.encode() in m.value())
     assert planted > 10_000, "the simulator did not plant sentinels"
