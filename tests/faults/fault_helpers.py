@@ -123,7 +123,10 @@ class OwnCluster:
     each other's cluster servers. Slot ``n`` takes base + 10n .. base + 10n + 8: Kafka nodes base + 10n .. + 5
     (client, controller per node), Apicurio base + 10n + 6 (management + 7), the gateway base + 10n + 8.
     The session's single shape uses base, base + 1 only. LIAISON_TEST_<ENV>_PORT_BASE and
-    LIAISON_TEST_<ENV>_REGISTRY_PORT override the two (as before)."""
+    LIAISON_TEST_<ENV>_REGISTRY_PORT override the two (as before). On a busy machine keep the ports outside the
+    ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 here): any outgoing connection may hold
+    one of those for a while, and `up` then refuses it ("port N (kafka-2 client listener) is already in use",
+    seen with base 59092)."""
 
     state: Path
     port_base: int

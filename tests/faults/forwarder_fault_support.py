@@ -118,9 +118,12 @@ def until(what: str, check, timeout: float = 60.0):
         time.sleep(0.25)
 
 
-def paced(components, seconds: float, rate: float, seed: int, pub: Publisher, stop_at=None) -> dict:
-    """Publish ``rate`` records/s for ``seconds`` of wall time (the load during a fault); returns them by id."""
-    sent = {}
+def paced(components, seconds: float, rate: float, seed: int, pub: Publisher, stop_at=None, into: dict | None = None,
+          flush_s: float = 60.0) -> dict:
+    """Publish ``rate`` records/s for ``seconds`` of wall time (the load during a fault); returns them by id, and
+    keeps them in ``into`` as they go (what was published before a failure stays counted). Each quarter second's
+    records are flushed within ``flush_s`` (Publisher.flush raises PublishError for what is still queued)."""
+    sent = {} if into is None else into
     sim = Simulator(set(components), seed=seed, start=now())
     models = [m for _, m in sim.events(rate, seconds)]
     t0, chunk = time.monotonic(), max(1, int(rate / 4))
@@ -128,7 +131,7 @@ def paced(components, seconds: float, rate: float, seed: int, pub: Publisher, st
         for m in models[i:i + chunk]:
             pub.publish(m)
             sent[str(m.label.message_id)] = m
-        pub.flush(60)
+        pub.flush(flush_s)
         ahead = t0 + (i + chunk) / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)  # pacing of the load generator, not a wait for the system under test

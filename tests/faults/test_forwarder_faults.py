@@ -311,13 +311,24 @@ def test_e_a_broker_restart_under_load_the_supervised_forwarder_recovers_by_itse
     try:
         sent = paced({"naval", "air", "intel"}, 3.0, 100.0, 61, pub)
         wait_decided(start, len(sent))
-        load = {}
-        worker = threading.Thread(target=lambda: load.update(paced({"naval", "air", "intel"}, 20.0, 100.0, 62, pub)))
+        # a record published during the restart waits for the broker: at most the restart's own bounds (the stop's
+        # SIGKILL bound, the start timeout), then librdkafka's reconnect backoff (reconnect.backoff.max.ms, 10 s)
+        flush_s = servers.STOP_BOUNDS["kafka"] + infra_settings().start_timeout + 10.0
+        load, load_failed = {}, []
+
+        def run_load():
+            try:
+                paced({"naval", "air", "intel"}, 20.0, 100.0, 62, pub, into=load, flush_s=flush_s)
+            except BaseException as e:  # noqa: BLE001 - reported by the test below
+                load_failed.append(e)
+
+        worker = threading.Thread(target=run_load)
         worker.start()
         t0 = time.monotonic()
         servers.restart(infra_settings(), "kafka-1", log=lambda *_: None)  # stop (bounded), start, wait healthy
         down = time.monotonic() - t0
-        worker.join(180)
+        worker.join(20.0 + 3 * flush_s)
+        assert not worker.is_alive() and not load_failed, f"the load during the restart: {load_failed}"
         sent.update(load)
         sent.update(paced({"naval", "air", "intel"}, 2.0, 100.0, 63, pub))
         msgs = wait_decided(start, len(sent), timeout=300)
