@@ -143,11 +143,14 @@ class Forwarder:
             # The prefetch queue, bounded to a few batches. librdkafka's defaults (100,000 messages per partition,
             # 64 MiB of payload for the queue) let a forwarder that is behind hold ~100,000 fetched records and
             # their fetch buffers: the soak measured RSS 460+ MiB (glibc heap 57 -> 367 MiB, Python's 38 -> 49)
-            # with 300,000 records behind. 8 MiB of payload is ~40,000 records of the simulator's mix (~200 B),
-            # 4 s at the forwarder's best rate: enough to hide a fetch round trip. Measured with the caps:
-            # bench_forwarder's 100,000-record backlog at the same rate, peak RSS 221-225 -> 166-176 MiB.
-            # fetch.max.bytes follows queued.max.messages.kbytes (librdkafka lowers it to that when not set).
-            "queued.min.messages": 10000, "queued.max.messages.kbytes": 8192,
+            # with 300,000 records behind. Most of that is not the payload (the capped queue held 2-5 MiB of it)
+            # but, it seems, the fetch responses queued records keep alive: fetch.max.bytes follows
+            # queued.max.messages.kbytes (librdkafka lowers it to that when not set), so 2 MiB (~10,000 records of the simulator's mix, ~200 B each; > 1 s of work at
+            # the forwarder's best rate) also makes each fetch at most 2 MiB. Measured 650,000-800,000 behind:
+            # RSS ~150 MiB with 2 MiB, ~197 with 8 MiB; bench_forwarder's 100,000-record backlog: peak RSS 221-225
+            # (defaults) -> 166-177 (8 MiB) -> 131-135 MiB (2 MiB), same records/s. queued.min.messages 2,000
+            # instead of 10,000 cost ~20 % of that rate (the queue ran dry between fetches).
+            "queued.min.messages": 10000, "queued.max.messages.kbytes": 2048,
             **(consumer_conf or {})}, self.settings, principal=principal)
         # the reciprocity ledger, followed by a consumer of its own (assigned, no group), only if a policy pauses
         self.reciprocity = ReciprocityPauses(lambda: kafka.consumer(f"{self.group_id}-ledger-{self.instance}", {
