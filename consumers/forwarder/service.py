@@ -145,8 +145,9 @@ class Forwarder:
             # their fetch buffers: the soak measured RSS 460+ MiB (glibc heap 57 -> 367 MiB, Python's 38 -> 49)
             # with 300,000 records behind. Most of that is not the payload (the capped queue held 2-5 MiB of it)
             # but, it seems, the fetch responses queued records keep alive: fetch.max.bytes follows
-            # queued.max.messages.kbytes (librdkafka lowers it to that when not set), so 2 MiB (~10,000 records of the simulator's mix, ~200 B each; > 1 s of work at
-            # the forwarder's best rate) also makes each fetch at most 2 MiB. Measured 650,000-800,000 behind:
+            # queued.max.messages.kbytes (librdkafka lowers it to that when not set), so 2 MiB (~10,000 records
+            # of the simulator's mix, ~200 B each; > 1 s of work at the forwarder's best rate) also makes each
+            # fetch at most 2 MiB. Measured 650,000-800,000 behind:
             # RSS ~150 MiB with 2 MiB, ~197 with 8 MiB; bench_forwarder's 100,000-record backlog: peak RSS 221-225
             # (defaults) -> 166-177 (8 MiB) -> 131-135 MiB (2 MiB), same records/s. queued.min.messages 2,000
             # instead of 10,000 cost ~20 % of that rate (the queue ran dry between fetches).
