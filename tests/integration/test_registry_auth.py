@@ -23,13 +23,15 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from core import REPO_ROOT, serde
-from core.topics import partner_topic, topic_for
+from core.topics import INBOUND_PREFIX, PARTNER_PREFIX, partner_topic, topic_for
 from release import SecretStore, load_policies
 
 TYPE = "AirTrack"
 INTERNAL = serde.value_subject(topic_for(TYPE))
 RUS = serde.value_subject(partner_topic("RUS", topic_for(TYPE)))
 USA = serde.value_subject(partner_topic("USA", topic_for(TYPE)))
+#: a partner's own subjects: its derived feed and the inbound schemas it publishes to us with
+RUS_OWN = (f"{PARTNER_PREFIX}rus.", f"{INBOUND_PREFIX}rus.")
 KEYS = {"RUS": bytes(range(32)), "USA": bytes(range(100, 132))}
 
 
@@ -92,7 +94,7 @@ def test_partner_reads_its_own_derived_subject_and_its_schema_by_id(reg):
     assert rus.get_versions(RUS) == [latest.version]
     # what the subject list and the id's subjects show a partner: its own subjects only
     subjects = rus.get_subjects()
-    assert RUS in subjects and all(s.startswith("liaison.partner.rus.") for s in subjects), subjects
+    assert RUS in subjects and all(s.startswith(RUS_OWN) for s in subjects), subjects
     assert rus.get_subjects_by_schema_id(reg["ids"][RUS]) == [RUS]
 
 
@@ -149,7 +151,7 @@ def test_the_raw_subject_list_holds_only_the_partners_subjects(reg):
     status, body = _get(f"{url}/subjects", reg["ca"], {"Authorization": f"Basic {auth}"})
     assert status == 200
     subjects = json.loads(body)
-    assert RUS in subjects and all(s.startswith("liaison.partner.rus.") for s in subjects), subjects
+    assert RUS in subjects and all(s.startswith(RUS_OWN) for s in subjects), subjects
     for path in ("/schemas/ids/%d/versions" % reg["ids"][RUS], "/schemas/ids/%d/subjects" % reg["ids"][RUS]):
         status, body = _get(url + path, reg["ca"], {"Authorization": f"Basic {auth}"})
         assert status == 200 and "liaison.internal" not in body.decode() and "usa" not in body.decode()
