@@ -256,7 +256,7 @@ def _severity(status: str) -> int:
 def _report(msgs: list, delivered: Counter) -> None:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from consumers.forwarder.codec import InputDecoder
+    from consumers.shell.codec import InputDecoder
     from core import serde
 
     client = serde.registry_client()

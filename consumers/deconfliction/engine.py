@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from consumers.deconfliction.conflicts import (PLAN_PLAN, TRACK_PLAN, TRACK_TRACK, Conflict, conflicts_of_pieces,
+from consumers.deconfliction.conflicts import (PLAN_PLAN, TRACK_PLAN, Conflict, conflicts_of_pieces,
                                                 track_track)
 from consumers.deconfliction.lifecycle import CLEARED, PASSED, Emission, OpenAlert, Party, reconcile
 from consumers.deconfliction.model import Plan, RecordError, Track, parse

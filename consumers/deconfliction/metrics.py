@@ -1,5 +1,5 @@
-"""Prometheus metrics, health and readiness of the deconfliction service (``--metrics-port``), on the forwarder's
-model: its :class:`~consumers.forwarder.metrics.Current` and :func:`~consumers.forwarder.metrics.status` (the
+"""Prometheus metrics, health and readiness of the deconfliction service (``--metrics-port``), on the services'
+shared shell: its :class:`~consumers.shell.health.Current` and :func:`~consumers.shell.health.status` (the
 Deconflictor has the attributes they read), with the service's own metric names.
 
     /metrics   alerts per status, kind and partner; input records per source; skipped, stale, expired; state
@@ -12,18 +12,14 @@ Deconflictor has the attributes they read), with the service's own metric names.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections import Counter as Tally
-from wsgiref.simple_server import make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import ThreadingWSGIServer
 
 from consumers.deconfliction.model import Plan
-from consumers.forwarder.metrics import Current, _Quiet, status
+from consumers.shell.health import Current, serve_service_metrics, status
 
 __all__ = ["Current", "deconflict_counters", "picture_counts", "serve_deconflict_metrics", "status"]
 
@@ -106,20 +102,5 @@ def deconflict_counters(registry: CollectorRegistry = REGISTRY, clock=time.time)
 def serve_deconflict_metrics(current: Current, port: int, addr: str = "127.0.0.1",
                              registry: CollectorRegistry = REGISTRY):
     """Serve /metrics, /healthz and /readyz for ``current`` on a daemon thread; returns the server."""
-    current.listeners.append(deconflict_counters(registry))
-    registry.register(_Collector(current))
-    metrics = make_wsgi_app(registry)
-
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path in ("/healthz", "/readyz"):
-            healthy, ready, body = status(current)
-            ok = healthy if path == "/healthz" else ready
-            body.update(healthy=healthy, ready=ready)
-            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [json.dumps(body, default=str).encode()]
-        return metrics(environ, start_response)
-
-    server = make_server(addr, port, app, ThreadingWSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True, name="deconflict-metrics").start()
-    return server
+    return serve_service_metrics(current, port, _Collector(current), deconflict_counters(registry),
+                                 "deconflict-metrics", addr, registry)

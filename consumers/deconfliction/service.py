@@ -2,8 +2,8 @@
 one transaction per batch with the consumed offsets (exactly once with its inputs).
 
 A thin Kafka service around the pure engine (:class:`~consumers.deconfliction.engine.State`), in the shape of the
-forwarder and the ingress guard and with their parts (:class:`~consumers.forwarder.txn.Transactions`,
-:mod:`~consumers.forwarder.faults`, ``in_records``, the forwarder's :class:`~consumers.forwarder.codec.InputDecoder`
+forwarder and the ingress guard and with their parts (:class:`~consumers.shell.txn.Transactions`,
+:mod:`~consumers.shell.faults`, ``in_records``, the forwarder's :class:`~consumers.shell.codec.InputDecoder`
 for our records and the partner-origin ones). Read top to bottom:
 
     start            ->  the alert encoder: schemas/DeconflictionAlert.avsc looked up under
@@ -57,12 +57,12 @@ from consumers.deconfliction.alerts import alert_record
 from consumers.deconfliction.engine import State
 from consumers.deconfliction.lifecycle import Emission
 from consumers.deconfliction.params import Params
-from consumers.forwarder.codec import DecodeError, InputDecoder, RegistryUnavailable
-from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
-from consumers.forwarder.records import InRecord, OutRecord
-from consumers.forwarder.schema_cache import SchemaCache
-from consumers.forwarder.service import in_records
-from consumers.forwarder.txn import Transactions
+from consumers.shell.codec import DecodeError, InputDecoder, RegistryUnavailable
+from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.shell.records import InRecord, OutRecord
+from consumers.shell.schema_cache import SchemaCache
+from consumers.shell.records import in_records
+from consumers.shell.txn import Transactions
 from core import kafka, serde
 from core.logs import get_logger
 from core.settings import Settings, get_settings
@@ -146,7 +146,7 @@ class Stats:
 
 @dataclass
 class Batch:
-    """One step's transaction, in the shape :class:`~consumers.forwarder.txn.Transactions` runs: produce
+    """One step's transaction, in the shape :class:`~consumers.shell.txn.Transactions` runs: produce
     ``outputs`` in order, commit ``offsets`` (next offset per input partition) with them."""
 
     outputs: list[OutRecord] = field(default_factory=list)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.forwarder.records import OutRecord
+from consumers.shell.records import OutRecord
 from core.topics import HOLD_TOPIC, MAX_HOLD_SECONDS, is_partner_code, recipient_topic, split_source
 from schemas import UnknownMessageType
 from release import HEADERS, CompiledPolicy, Envelope, PolicyError

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from consumers.forwarder.codec import AuditEncoder, DecodeError, InputDecoder, RegistryUnavailable
+from consumers.shell.codec import AuditEncoder, DecodeError, InputDecoder, RegistryUnavailable
 from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
-from consumers.forwarder.records import Headers, InRecord, OutRecord, Poison, PoisonSet
+from consumers.shell.records import Headers, InRecord, OutRecord, Poison, PoisonSet
 from core.serde import Encoder
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS,
                          PARTNER_PREFIX, recipient_topic)

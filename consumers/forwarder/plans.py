@@ -10,8 +10,8 @@
                    ->  build_plans
 
 With the registry away, a schema this instance registered before (same subject, same text, in its
-:class:`~consumers.forwarder.schema_cache.SchemaCache`) is used from the cache; one it never registered cannot
-be: :class:`~consumers.forwarder.codec.RegistryUnavailable` names it (the start, or the reload, waits for the
+:class:`~consumers.shell.schema_cache.SchemaCache`) is used from the cache; one it never registered cannot
+be: :class:`~consumers.shell.codec.RegistryUnavailable` names it (the start, or the reload, waits for the
 registry).
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from consumers.forwarder.codec import AuditEncoder, RegistryUnavailable, audit_schema
+from consumers.shell.codec import AuditEncoder, RegistryUnavailable, audit_schema
 from consumers.forwarder.pipeline import PartnerPlan, build_plans
-from consumers.forwarder.schema_cache import SchemaCache, canonical
+from consumers.shell.schema_cache import SchemaCache, canonical
 from core import serde
 from core.topics import AUDIT_TOPIC
 from release import SecretStore, load_policies

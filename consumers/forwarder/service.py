@@ -7,7 +7,7 @@ A thin Kafka service around the pure pipeline (:mod:`consumers.forwarder.pipelin
     consume a batch  ->  InRecords (a consumer error event is logged and skipped; a fatal one stops the clients)
                      ->  pipeline.process(batch, now_ms, poison): decode, decide per partner, views, holds, audits,
                          dead letters; releases of held records that fell due
-                     ->  one transaction (:class:`~consumers.forwarder.txn.Transactions`): the outputs in order,
+                     ->  one transaction (:class:`~consumers.shell.txn.Transactions`): the outputs in order,
                          the consumed offsets, commit. A record refused (too large, invalid): abort, its input
                          marked poison (in memory, by topic/partition/offset), the batch done again at once
                          without it (dead-lettered instead, in the new transaction). Transient: abort, rewind,
@@ -19,7 +19,7 @@ The hold topic (liaison.hold) is consumed in the same group and transactions: a 
 input's transaction and released, with its hold offset committed, in a later one (exactly once too).
 
 Errors of the clients (``error_cb``, consumer error events, transaction calls) are sorted by
-:mod:`consumers.forwarder.faults` and logged (event ``kafka client error``: client, kind, code, error). A fatal
+:mod:`consumers.shell.faults` and logged (event ``kafka client error``: client, kind, code, error). A fatal
 one raises ForwarderFault out of :meth:`Forwarder.run` (``liaison forward --supervise`` builds a new Forwarder).
 
 SIGTERM/SIGINT: the current batch's transaction is finished (committed, or aborted on error) and the
@@ -37,15 +37,16 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import TopicPartition
 
-from consumers.forwarder.codec import InputDecoder, RegistryUnavailable
-from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, classify, describe, sleep_unless
-from consumers.forwarder.pipeline import BatchResult, BatchStats, InRecord, PartnerPlan, Pipeline, Poison
+from consumers.shell.codec import InputDecoder, RegistryUnavailable
+from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.forwarder.pipeline import BatchResult, BatchStats, PartnerPlan, Pipeline, Poison
 from consumers.forwarder.plans import PlanSource, ensure_partner_keys
 from consumers.forwarder.reciprocity import ReciprocityPauses
-from consumers.forwarder.schema_cache import SchemaCache, default_cache_path
-from consumers.forwarder.txn import Transactions
+from consumers.shell.records import in_records
+from consumers.shell.schema_cache import SchemaCache, default_cache_path
+from consumers.shell.txn import Transactions
 from core import kafka, serde
 from core.logs import get_logger
 from core.settings import Settings, get_settings
@@ -53,7 +54,7 @@ from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS, ORIGIN_PR
 from release import SecretStore
 from release.exchange import origin_schemas
 
-__all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys", "in_records"]
+__all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys"]
 
 #: librdkafka regex subscription (a leading ^) of every partner-origin topic
 ORIGIN_PATTERN = "^" + ORIGIN_PREFIX.replace(".", "\\.") + ".*"
@@ -70,25 +71,6 @@ REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
 INIT_TRANSACTIONS_S, CONSUMER_CLOSE_S = 60.0, 15.0
 
 
-def in_records(msgs: list, on_error=None) -> list[InRecord]:
-    """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, other error events are
-    passed to ``on_error(err)`` and skipped (librdkafka goes on by itself), a fatal one (``fatal()``, or the
-    ``_FATAL`` event of a consumer that failed: see faults.classify) raises ForwarderFault."""
-    out = []
-    for m in msgs:
-        err = m.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                continue
-            if err.fatal() or classify(err, "consumer") == FATAL:
-                raise ForwarderFault(FATAL, "consumer", describe(err), err)
-            if on_error is not None:
-                on_error(err)
-            continue
-        ts_type, ts = m.timestamp()
-        out.append(InRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
-                            ts if ts_type else None))
-    return out
 
 
 class Forwarder:

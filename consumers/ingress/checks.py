@@ -34,8 +34,8 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from consumers.forwarder.codec import _short_validation
-from consumers.forwarder.records import InRecord
+from consumers.shell.codec import _short_validation
+from consumers.shell.records import InRecord
 from core import serde
 from release.spec import CLASSIFICATIONS, Inbound
 from schemas.agreement import OWN_NATION

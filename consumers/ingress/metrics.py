@@ -1,5 +1,5 @@
-"""Prometheus metrics, health and readiness of the ingress guard (``--metrics-port``), on the forwarder's model:
-its :class:`~consumers.forwarder.metrics.Current` and :func:`~consumers.forwarder.metrics.status` (the Guard has the
+"""Prometheus metrics, health and readiness of the ingress guard (``--metrics-port``), on the services' shared shell:
+its :class:`~consumers.shell.health.Current` and :func:`~consumers.shell.health.status` (the Guard has the
 attributes they read), with the guard's own metric names.
 
     /metrics   decisions per partner, type, decision (ACCEPT, QUARANTINE) and check; input records; the seen ids
@@ -11,15 +11,11 @@ attributes they read), with the guard's own metric names.
 
 from __future__ import annotations
 
-import json
-import threading
-from wsgiref.simple_server import make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import ThreadingWSGIServer
 
-from consumers.forwarder.metrics import Current, _Quiet, status
+from consumers.shell.health import Current, serve_service_metrics, status
 
 __all__ = ["Current", "ingress_counters", "serve_ingress_metrics", "status"]
 
@@ -69,20 +65,5 @@ def ingress_counters(registry: CollectorRegistry = REGISTRY):
 def serve_ingress_metrics(current: Current, port: int, addr: str = "127.0.0.1",
                           registry: CollectorRegistry = REGISTRY):
     """Serve /metrics, /healthz and /readyz for ``current`` on a daemon thread; returns the server."""
-    current.listeners.append(ingress_counters(registry))
-    registry.register(_Collector(current))
-    metrics = make_wsgi_app(registry)
-
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path in ("/healthz", "/readyz"):
-            healthy, ready, body = status(current)
-            ok = healthy if path == "/healthz" else ready
-            body.update(healthy=healthy, ready=ready)
-            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [json.dumps(body, default=str).encode()]
-        return metrics(environ, start_response)
-
-    server = make_server(addr, port, app, ThreadingWSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True, name="ingress-metrics").start()
-    return server
+    return serve_service_metrics(current, port, _Collector(current), ingress_counters(registry), "ingress-metrics",
+                                 addr, registry)

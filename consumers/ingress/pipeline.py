@@ -28,8 +28,8 @@ from collections import Counter
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from consumers.forwarder.codec import RegistryUnavailable
-from consumers.forwarder.records import Headers, InRecord, OutRecord, PoisonSet
+from consumers.shell.codec import RegistryUnavailable
+from consumers.shell.records import Headers, InRecord, OutRecord, PoisonSet
 from consumers.ingress.checks import (Check, GuardConfig, Inspect, TypePlan, build_checks, origin_caveat,
                                       origin_originator)
 from core.topics import INGRESS_AUDIT_TOPIC, SEEN_TOPIC, quarantine_topic

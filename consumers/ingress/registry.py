@@ -7,7 +7,7 @@
                           most once per NEGATIVE_TTL for the same id; then an id that is not a version of the
                           subject is refused (:class:`SchemaRefused`: the ``schema`` check), whatever the registry
                           holds under other subjects
-    no answer             :class:`~consumers.forwarder.codec.RegistryUnavailable` (the partition waits, with the
+    no answer             :class:`~consumers.shell.codec.RegistryUnavailable` (the partition waits, with the
                           forwarder's backoff; a record is never quarantined because the registry is away)
 
 Message ids are ``{"type": "string", "logicalType": "uuid"}`` on the wire; the guard reads them as plain strings
@@ -24,7 +24,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from consumers.forwarder.codec import BACKOFF_FIRST_S, BACKOFF_MAX_S, RegistryUnavailable
+from consumers.shell.codec import BACKOFF_FIRST_S, BACKOFF_MAX_S, RegistryUnavailable
 
 __all__ = ["InboundSchemas", "MissingSubject", "SchemaRefused", "parse", "plain_uuids"]
 

@@ -1,7 +1,7 @@
 """The ingress guard of one partner: its inbound topics -> partner-origin topics or its quarantine, exactly once.
 
 A thin Kafka service around the pure pipeline (:mod:`consumers.ingress.pipeline`), in the forwarder's shape and
-with its parts (:mod:`consumers.forwarder.txn`, :mod:`~consumers.forwarder.faults`, ``in_records``). Read top to
+with its parts (:mod:`consumers.shell.txn`, :mod:`~consumers.shell.faults`, ``in_records``). Read top to
 bottom:
 
     start            ->  the partner's policy: the checks' configuration (``inbound:``) and one plan per inbound
@@ -13,14 +13,14 @@ bottom:
                          instance of the partner and aborts its open transaction
                      ->  the seen ids of the partner restored: liaison.ingress.seen read to its end
     consume a batch  ->  pipeline.process(batch, now_ms, seen, poison): checks, accepted or quarantined
-                     ->  one transaction (:class:`~consumers.forwarder.txn.Transactions`): the outputs in order
+                     ->  one transaction (:class:`~consumers.shell.txn.Transactions`): the outputs in order
                          (origin record + seen id + ACCEPT audit, or quarantine + QUARANTINE audit), the consumed
                          offsets (send_offsets_to_transaction), commit; then the accepted ids join ``seen``.
                          A record refused by the broker: abort, its input marked poison and quarantined when the
                          batch is done again; transient: abort, rewind, again after a backoff
                      ->  pause each partition the registry stopped (a schema id not yet known), resume it later
 
-Client errors are sorted by :mod:`consumers.forwarder.faults` (a fatal one raises ForwarderFault out of
+Client errors are sorted by :mod:`consumers.shell.faults` (a fatal one raises ForwarderFault out of
 :meth:`Guard.run`; ``liaison ingress --supervise`` builds a new Guard; fenced is final). SIGTERM/SIGINT finish the
 current batch's transaction. A policy change takes effect at the next start (restart the guard).
 """
@@ -33,12 +33,12 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
-from consumers.forwarder.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
 from consumers.forwarder.plans import PlanSource
-from consumers.forwarder.records import Poison
-from consumers.forwarder.schema_cache import SchemaCache
-from consumers.forwarder.service import in_records
-from consumers.forwarder.txn import Transactions
+from consumers.shell.records import Poison
+from consumers.shell.schema_cache import SchemaCache
+from consumers.shell.records import in_records
+from consumers.shell.txn import Transactions
 from consumers.ingress.checks import CHECKS, build_checks
 from consumers.ingress.pipeline import BatchResult, IngressStats, Pipeline
 from consumers.ingress.plans import guard_config, type_plans

@@ -32,13 +32,13 @@ committed/lag series (never NaN or 0) and status NO_COMMIT; an unknown lag in se
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, StateSetMetricFamily
 
+from core import http
 from operations.lag.evaluate import GROUP_STATUSES, SEVERITY
 from operations.lag.monitor import Monitor
 
@@ -136,44 +136,19 @@ class LagCollector:
 def make_server(monitor: Monitor, host: str, port: int) -> ThreadingHTTPServer:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LagCollector(monitor))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
-            elif path == "/lag":
-                body = json.dumps(monitor.report.to_dict(), indent=2).encode()
-                self._send(200, "application/json", body)
-            elif path == "/":
-                self._send(200, "text/plain; charset=utf-8",
-                           b"liaison lag monitor: /metrics (Prometheus), /lag (JSON)\n")
-            else:
-                self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /lag\n")
-
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, fmt, *args):  # quiet: scrapes every few seconds
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return http.make_server({
+        "/metrics": http.metrics_route(registry),
+        "/lag": lambda: http.json_reply(monitor.report.to_dict(), indent=2),
+        "/": lambda: (200, http.TEXT, b"liaison lag monitor: /metrics (Prometheus), /lag (JSON)\n"),
+    }, host, port)
 
 
 def serve(monitor: Monitor, host: str, port: int, stop: threading.Event, on_ready=None) -> None:
     """Poll in a thread, serve HTTP until `stop` is set."""
     server = make_server(monitor, host, port)
     poller = threading.Thread(target=monitor.run, args=(stop,), name="lag-poller", daemon=True)
-    http = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="lag-http",
-                            daemon=True)
     poller.start()
-    http.start()
+    http.serve_in_thread(server, "lag-http")
     if on_ready:
         on_ready(server.server_address)
     try:

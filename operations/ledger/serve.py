@@ -19,15 +19,14 @@ liaison_ledger_last_commit_timestamp_seconds, liaison_ledger_up.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from core import http
 from operations.ledger.evaluate import rows
 
 #: seconds one loop turn may take (a transaction's retries and abort are bounded by 45 s + 120 s)
@@ -101,38 +100,17 @@ def make_server(service, host: str, port: int, clock: Callable[[], float] = time
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(service, clock))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
-            elif path == "/healthz":
-                ok, body = healthy(service)
-                self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
-            elif path == "/ledger":
-                state, _c, _t = service.snapshot()
-                body = [r.to_dict() for r in rows(state, int(clock() * 1000))]
-                self._send(200, "application/json", json.dumps(body, indent=2).encode())
-            else:
-                self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /ledger\n")
+    def health() -> http.Reply:
+        ok, body = healthy(service)
+        return http.json_reply(body, ok)
 
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def ledger() -> http.Reply:
+        state, _c, _t = service.snapshot()
+        return http.json_reply([r.to_dict() for r in rows(state, int(clock() * 1000))], indent=2)
 
-        def log_message(self, fmt, *args):
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return http.make_server({"/metrics": http.metrics_route(registry), "/healthz": health, "/ledger": ledger},
+                            host, port)
 
 
 def serve_in_thread(service, host: str, port: int) -> ThreadingHTTPServer:
-    server = make_server(service, host, port)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ledger-http",
-                     daemon=True).start()
-    return server
+    return http.serve_in_thread(make_server(service, host, port), "ledger-http")

@@ -16,7 +16,7 @@ One instance at a time: it assigns itself every partition of both audits (no reb
 once), and a second instance with the same ``--instance`` fences the first. Two instances with different names
 would each count everything and overwrite each other's totals; do not run them.
 
-The transaction loop is the forwarder's pattern (consumers/forwarder/txn.py) cut to what a ledger needs: its
+The transaction loop is the forwarder's pattern (consumers/shell/txn.py) cut to what a ledger needs: its
 outputs are a few small records of our own, so there is no refused-record path. The forwarder's module lives in
 ``consumers``, above ``operations`` in the layering (tests/unit/test_layering.py), hence not imported.
 """

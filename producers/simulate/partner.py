@@ -48,7 +48,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from itertools import count, islice
+from itertools import count
 from typing import Any, Iterator, Mapping
 
 import schemas

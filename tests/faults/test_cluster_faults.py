@@ -53,7 +53,8 @@ from forwarder_helpers import (INTERNAL, POLICIES, ForwarderLog, audit_key, audi
 
 from fault_helpers import ALL, OwnCluster, by_recipient, check_recipient_records, recipients  # noqa: E402
 
-from consumers.forwarder import cli as fwd_cli, service as fwd_service, txn as fwd_txn  # noqa: E402
+from consumers.forwarder import cli as fwd_cli, service as fwd_service
+from consumers.shell import txn as fwd_txn  # noqa: E402
 
 from core import kafka, serde  # noqa: E402
 from core import settings as settings_mod  # noqa: E402

@@ -46,7 +46,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from consumers.forwarder.codec import DecodeError, InputDecoder, _zigzag
+from consumers.shell.codec import DecodeError, InputDecoder, _zigzag
 from consumers.forwarder.pipeline import InRecord, build_plans
 from core import REPO_ROOT, serde
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, PARTNER_PREFIX,

@@ -14,7 +14,7 @@ import fastavro
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from consumers.forwarder.codec import AuditEncoder, InputDecoder, audit_schema
+from consumers.shell.codec import AuditEncoder, InputDecoder, audit_schema
 from consumers.forwarder.pipeline import BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core import REPO_ROOT, serde
 from core.topics import AUDIT_TOPIC, is_partner_code, partner_topic, recipient_topic, topic_for

@@ -4,7 +4,7 @@ import json
 import fastavro
 import pytest
 
-from consumers.forwarder.codec import AuditEncoder, _zigzag, audit_schema
+from consumers.shell.codec import AuditEncoder, _zigzag, audit_schema
 from core import serde
 
 

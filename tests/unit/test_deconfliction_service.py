@@ -23,8 +23,8 @@ from consumers.deconfliction.params import Params
 from consumers.deconfliction.service import (ALERT_TOPIC, INPUT_TOPICS, ORIGIN_AIR_PATTERN, STATE_TOPIC, Batch,
                                              alert_outputs, alert_schema_text, apply_changelog, build_batch,
                                              decode_batch, next_offsets, state_entries, state_outputs)
-from consumers.forwarder.codec import DecodeError, RegistryUnavailable
-from consumers.forwarder.records import InRecord
+from consumers.shell.codec import DecodeError, RegistryUnavailable
+from consumers.shell.records import InRecord
 from core import serde
 from tests.unit.deconfliction_support import C, SENTINELS, T0, plan, straight, towards, track
 

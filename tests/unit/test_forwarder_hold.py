@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from consumers.forwarder.hold import PREFIX, check_hold_bound
-from consumers.forwarder.codec import InputDecoder
+from consumers.shell.codec import InputDecoder
 from consumers.forwarder.pipeline import MAX_HOLD_MS, BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, partner_topic, topic_for
 from forwarder_support import (FORWARDER, POLICIES, Env, make_env, per_partner, read_audit, records_of, simulated,

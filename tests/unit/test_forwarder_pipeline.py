@@ -243,8 +243,8 @@ def test_counts_add_up_per_partner_and_match_the_outputs(env):
 def test_consumed_messages_become_in_records_eof_skipped_errors_reported_fatal_raised():
     from confluent_kafka import KafkaError, Message
 
-    from consumers.forwarder.faults import ForwarderFault
-    from consumers.forwarder.service import in_records
+    from consumers.shell.faults import ForwarderFault
+    from consumers.shell.records import in_records
 
     msgs = [Message(topic="t", partition=1, offset=7, key=b"k", value=b"v", headers=[("h", b"1")],
                     timestamp=(1, 1_700_000_000_123)),

@@ -12,13 +12,13 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from consumers.forwarder.reciprocity import ReciprocityPauses
-from consumers.forwarder import faults
-from consumers.forwarder.codec import InputDecoder
-from consumers.forwarder.faults import FINAL, ForwarderFault, classify
-from consumers.forwarder.metrics import Current, status
+from consumers.shell import faults
+from consumers.shell.codec import InputDecoder
+from consumers.shell.faults import FINAL, ForwarderFault, classify
+from consumers.shell.health import Current, status
 from consumers.forwarder.pipeline import BatchStats, InRecord, Pipeline, Poison
 from consumers.forwarder.service import Forwarder
-from consumers.forwarder.txn import Transactions
+from consumers.shell.txn import Transactions
 from core.topics import AUDIT_TOPIC, DEADLETTER_TOPIC, topic_for
 from forwarder_support import FORWARDER, NOW, make_env, read_audit, records_of, simulated
 from schemas.examples import example
@@ -216,7 +216,7 @@ def test_a_call_that_overruns_its_timeout_is_a_fatal_fault_and_the_producer_is_l
     """librdkafka's send_offsets_to_transaction may ignore its timeout (librdkafka#5456): a watchdog."""
     import threading
 
-    from consumers.forwarder import txn
+    from consumers.shell import txn
 
     monkeypatch.setattr(txn, "CALL_TIMEOUT_S", 0.2)
     monkeypatch.setattr(txn, "GRACE_S", 0.2)

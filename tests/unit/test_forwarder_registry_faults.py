@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from consumers.forwarder.codec import DecodeError, InputDecoder, RegistryUnavailable
+from consumers.shell.codec import DecodeError, InputDecoder, RegistryUnavailable
 from consumers.forwarder.pipeline import InRecord, Pipeline
 from consumers.forwarder.plans import IncompatibleSchema, PlanSource
-from consumers.forwarder.schema_cache import SchemaCache
+from consumers.shell.schema_cache import SchemaCache
 from core import serde
 from core.topics import partner_topic, topic_for
 from forwarder_support import FORWARDER, NOW, POLICIES, FakeRegistry, make_env, records_of, simulated

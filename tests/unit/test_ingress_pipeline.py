@@ -12,8 +12,8 @@ import fastavro
 import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from consumers.forwarder.codec import RegistryUnavailable
-from consumers.forwarder.records import InRecord, Poison
+from consumers.shell.codec import RegistryUnavailable
+from consumers.shell.records import InRecord, Poison
 from consumers.ingress.checks import CHECKS, MAX_VALUE_BYTES, GuardConfig, build_checks
 from consumers.ingress.pipeline import QUARANTINE_HEADERS, Pipeline, seen_key
 from consumers.ingress.plans import guard_config, type_plans

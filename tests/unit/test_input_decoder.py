@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from consumers.forwarder import codec
-from consumers.forwarder.codec import DecodeError, InputDecoder, audit_schema
+from consumers.shell import codec
+from consumers.shell.codec import DecodeError, InputDecoder, audit_schema
 from core import serde
 from core.topics import topic_for
 from release import PARTNER_NAMESPACE_PREFIX

@@ -11,6 +11,10 @@ Layers, bottom to top (a package may import only those listed for it):
     consumers    forwarder, officers' feed                       -> release, core, schemas
     deploy       servers, topics, ACLs, schema registration      -> release, core, schemas
     liaison      composition root: CLI and demo                  -> everything
+
+Inside ``consumers``: ``consumers.shell`` (records, codec, faults, transaction, health, supervision) imports no
+service; each service (forwarder, ingress, deconfliction, officers) imports the shell and none of the others,
+but for :data:`SIBLINGS` (the ingress guard compiles the partners' policies with the forwarder's plans).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "liaison": {"deploy", "consumers", "operations", "producers", "release", "core", "schemas"},
 }
 PACKAGES = tuple(ALLOWED)
+#: consumer service -> the other services' modules it may import
+SIBLINGS: dict[str, set[str]] = {"ingress": {"consumers.forwarder.plans"}}
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -148,6 +154,30 @@ def test_imports_point_down():
     assert upward_imports(g) == []
 
 
+def sideways_imports(g: dict[str, set[str]]) -> list[str]:
+    """Imports between the consumer services, and from the shell into any of them."""
+    bad = []
+    for mod, deps in sorted(g.items()):
+        parts = mod.split(".")
+        if parts[0] != "consumers" or len(parts) < 2:
+            continue
+        for dep in sorted(deps):
+            d = dep.split(".")
+            if d[0] != "consumers" or len(d) < 2 or d[1] in (parts[1], "shell"):
+                continue
+            if parts[1] == "shell":
+                bad.append(f"{mod} imports {dep} (the shell imports no consumer service)")
+            elif dep not in SIBLINGS.get(parts[1], set()):
+                bad.append(f"{mod} imports {dep} (a consumer service imports only consumers.shell)")
+    return bad
+
+
+def test_consumer_services_import_the_shell_not_each_other():
+    g = graph(REPO_ROOT)
+    assert any(m.startswith("consumers.shell.") for m in g)
+    assert sideways_imports(g) == []
+
+
 def test_no_import_cycle():
     assert cycles(graph(REPO_ROOT)) == []
 
@@ -166,6 +196,16 @@ def test_an_upward_import_in_a_temporary_module_fails(tree_copy):
     assert upward_imports(graph(tree_copy)) == [
         "core._upward imports consumers.forwarder.service (core may import only schemas)",
         "release._upward imports deploy.infra.servers (release may import only core, schemas)",
+    ]
+
+
+def test_a_sideways_import_in_a_temporary_module_fails(tree_copy):
+    (tree_copy / "consumers" / "shell" / "_up.py").write_text("from consumers.forwarder import pipeline\n")
+    (tree_copy / "consumers" / "deconfliction" / "_side.py").write_text("import consumers.ingress.checks\n")
+    assert sideways_imports(graph(tree_copy)) == [
+        "consumers.deconfliction._side imports consumers.ingress.checks (a consumer service imports only "
+        "consumers.shell)",
+        "consumers.shell._up imports consumers.forwarder.pipeline (the shell imports no consumer service)",
     ]
 
 

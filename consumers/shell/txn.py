@@ -27,15 +27,26 @@ from __future__ import annotations
 import time
 import threading
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from consumers.forwarder.faults import (ABORTABLE, FATAL, FINAL, RECORD, Backoff, ForwarderFault, classify, describe,
-                                        sleep_unless)
-from consumers.forwarder.pipeline import BatchResult
+from consumers.shell.faults import (ABORTABLE, FATAL, FINAL, RECORD, Backoff, ForwarderFault, classify, describe,
+                                    sleep_unless)
+from consumers.shell.records import OutRecord
 from core.logs import get_logger
 
-__all__ = ["Outcome", "Transactions"]
+__all__ = ["Batch", "Outcome", "Transactions"]
+
+
+class Batch(Protocol):
+    """What a service's pipeline gives one transaction (the forwarder's and the ingress guard's BatchResult)."""
+
+    outputs: list[OutRecord]
+    offsets: dict[tuple[str, int], int]  # (topic, partition) -> next offset
+
+    def source_of(self, index: int) -> tuple[str, int, int]:
+        """The consumed record (topic, partition, offset) that output ``index`` comes from."""
 
 
 def _kafka_error(e: BaseException):
@@ -81,7 +92,7 @@ class Transactions:
 
     # ------------------------------------------------------------------ one batch
 
-    def run(self, result: BatchResult) -> Outcome:
+    def run(self, result: Batch) -> Outcome:
         self._failed.clear()
         deadline = time.monotonic() + self.bound
         try:
@@ -102,7 +113,7 @@ class Transactions:
         self.abort()
         return Outcome(refused=problem) if isinstance(problem, list) else Outcome(retry=problem)
 
-    def _produce(self, result: BatchResult):
+    def _produce(self, result: Batch):
         """None when every output was handed to the producer; else [(index, error)] for a refused record, or
         why to retry."""
         produce, poll = self.producer.produce, self.producer.poll
@@ -144,7 +155,7 @@ class Transactions:
             if time.monotonic() > deadline:
                 return f"records not delivered within {self.bound:.0f} s"
 
-    def _failures(self, result: BatchResult):
+    def _failures(self, result: Batch):
         """Failed delivery reports -> (output index, error) when records were refused; else why to retry."""
         if not self._failed:
             return None
@@ -164,7 +175,7 @@ class Transactions:
             return refused
         return f"{len(other)} record(s) not delivered: {other[0]}"
 
-    def _commit(self, result: BatchResult, deadline: float) -> str | None:
+    def _commit(self, result: Batch, deadline: float) -> str | None:
         tps = [TopicPartition(t, p, o) for (t, p), o in result.offsets.items()]
         try:
             if tps:

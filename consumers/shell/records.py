@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Headers", "InRecord", "OutRecord", "Poison", "PoisonSet"]
+from confluent_kafka import KafkaError
+
+from consumers.shell.faults import FATAL, ForwarderFault, classify, describe
+
+__all__ = ["Headers", "InRecord", "OutRecord", "Poison", "PoisonSet", "in_records"]
 
 Headers = list[tuple[str, bytes | None]]
 
@@ -48,3 +52,24 @@ class Poison:
 
 #: (topic, partition, offset) of a consumed record -> why it cannot be produced
 PoisonSet = dict[tuple[str, int, int], Poison]
+
+
+def in_records(msgs: list, on_error=None) -> list[InRecord]:
+    """Consumed messages -> the pipeline's InRecords; partition EOF events are skipped, other error events are
+    passed to ``on_error(err)`` and skipped (librdkafka goes on by itself), a fatal one (``fatal()``, or the
+    ``_FATAL`` event of a consumer that failed: see faults.classify) raises ForwarderFault."""
+    out = []
+    for m in msgs:
+        err = m.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                continue
+            if err.fatal() or classify(err, "consumer") == FATAL:
+                raise ForwarderFault(FATAL, "consumer", describe(err), err)
+            if on_error is not None:
+                on_error(err)
+            continue
+        ts_type, ts = m.timestamp()
+        out.append(InRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
+                            ts if ts_type else None))
+    return out

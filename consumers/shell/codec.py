@@ -19,7 +19,7 @@ from fastavro import schemaless_reader
 
 import schemas
 
-from consumers.forwarder.schema_cache import canonical
+from consumers.shell.schema_cache import canonical
 from core import serde
 from core.topics import ORIGIN_PREFIX, is_partner_code, origin_source, source_of_topic, topic_for
 
@@ -61,7 +61,7 @@ class InputDecoder:
     """Framed Avro bytes of an internal topic -> (type name, record dict valid for our reader schema).
 
     Writer schemas are fetched from the registry by id once and cached (``cache``: a
-    :class:`~consumers.forwarder.schema_cache.SchemaCache` that keeps them on disk too). Only a definitive
+    :class:`~consumers.shell.schema_cache.SchemaCache` that keeps them on disk too). Only a definitive
     answer makes an id unknown (404: the registry holds no such id, confirmed by its answering for an id it
     does hold); unknown ids are remembered for a minute so a stream of poison pills does not hammer the
     registry. Any other failure raises :class:`RegistryUnavailable` and is never remembered as unknown; while

@@ -8,7 +8,7 @@ file renamed into place):
     registered   subject -> {canonical schema text -> id}: what this instance registered (audit, partner views)
 
 Entries are only ever learnt from the registry; a start with the registry reachable re-checks them (ids of a
-wiped registry are dropped, see :meth:`consumers.forwarder.codec.InputDecoder.verify`). No Kafka, no network.
+wiped registry are dropped, see :meth:`consumers.shell.codec.InputDecoder.verify`). No Kafka, no network.
 """
 
 from __future__ import annotations
