@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Mapping
 
 import schemas
@@ -66,11 +67,15 @@ def decide(type_name: str, record: dict[str, Any], policy: CompiledPolicy,
 
 def released_key(type_name: str, released: dict[str, Any]) -> str | None:
     """Partition key of a released record on the partner topic, from the RELEASED view only:
-    the type's key field (:func:`schemas.key_field`) when it survived (pseudonymised or not),
-    else the label's message_id; None when neither was released."""
+    the type's key field (:func:`schemas.key_field`) when it survived (pseudonymised or not; a UUID, as
+    DeconflictionAlert.alert_id is decoded, as its text: the internal record's key, so every revision of an
+    alert lands on one partition of the partner topic, in order), else the label's message_id; None when
+    neither was released."""
     value: Any = released
     for part in schemas.key_field(type_name).split("."):
         value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if isinstance(value, str) and value:
         return value
     label = released.get("label")

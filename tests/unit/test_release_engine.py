@@ -439,6 +439,17 @@ def test_released_key_falls_back_to_the_message_id(tmp_path):
     assert released_key("AirTrack", {"callsign": "x"}) is None
 
 
+def test_released_key_of_an_alert_is_its_alert_id_for_every_revision():
+    """alert_id is a UUID (decoded as uuid.UUID): the key is its text, the internal record's key, never the
+    label's message_id (one per revision), so NEW, UPDATED and CLEARED of one alert share a partition."""
+    import uuid as _uuid
+
+    alert = _uuid.UUID("5f0b6a3e-8a4e-4c1e-9d7e-2b1c3a4d5e6f")
+    keys = {released_key("DeconflictionAlert", {"alert_id": alert, "revision": n,
+                                               "label": {"message_id": _uuid.uuid4()}}) for n in range(3)}
+    assert keys == {str(alert)}
+
+
 # --------------------------------------------------------------------------- secrets and pseudonyms
 
 
