@@ -52,8 +52,9 @@ TimeIndex = typer.Option(True, "--time-index/--no-time-index",
                               "index (ListOffsets by timestamp); without it they show as lower bounds (≥)")
 Principal = typer.Option(None, "--principal",
                          help="on secured servers, authenticate as this principal (default lag-monitor, whose ACLs "
-                              "let it describe the liaison-forwarder* and liaison.partner.* groups and the internal "
-                              "and partner topics, and read no record; admin sees every group)")
+                              "let it describe the groups of the forwarder, ingress guards, deconfliction, ledger, "
+                              "officers and components and the topics they consume, and read no record; admin sees "
+                              "every group)")
 
 
 @app.callback(invoke_without_command=True)

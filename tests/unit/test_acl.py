@@ -134,6 +134,18 @@ def test_who_reads_internal_topics(declared):
     assert {a.operation for a in lag} == {"DESCRIBE"}
 
 
+def test_the_lag_monitor_may_describe_every_service_group_and_what_it_consumes(declared):
+    lag = of(declared, "lag-monitor")
+    groups = {a.name for a in lag if a.resource == "group" and a.pattern == "prefixed"}
+    for group in ("liaison-forwarder", "liaison-ingress-rus", "liaison-deconflict", "liaison-ledger",
+                  "liaison.partner.rus.officer.x", "liaison.component.air.x"):
+        assert any(group.startswith(g) for g in groups), group
+    topics = {a.name for a in lag if a.resource == "topic"}
+    for topic in ("liaison.internal.air.track", "liaison.hold", "liaison.origin.rus.air.track",
+                  "liaison.inbound.rus.air.track", "liaison.audit.decisions", "liaison.audit.ingress"):
+        assert any(topic.startswith(t) for t in topics), topic
+
+
 def test_registry_gets_its_three_topics_and_apicurio_groups_only(declared):
     reg = of(declared, "registry")
     assert {a.name for a in reg if a.resource == "topic"} == {"kafkasql-journal", "kafkasql-snapshots",
