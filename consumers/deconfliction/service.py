@@ -42,7 +42,6 @@ committed one is ever seen.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -59,6 +58,7 @@ from consumers.deconfliction.lifecycle import Emission
 from consumers.deconfliction.params import Params
 from consumers.shell.codec import DecodeError, InputDecoder, RegistryUnavailable
 from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
+from consumers.shell.clients import INIT_TRANSACTIONS_S, close_clients, rewind
 from consumers.shell.records import InRecord, OutRecord
 from consumers.shell.schema_cache import SchemaCache
 from consumers.shell.records import in_records
@@ -101,7 +101,7 @@ GROUP = "liaison-deconflict"
 TXN_PREFIX = "liaison-deconflict-"
 MAX_RECORD_BYTES = 1_000_000
 REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
-INIT_TRANSACTIONS_S, CONSUMER_CLOSE_S, RESTORE_TIMEOUT_S = 60.0, 15.0, 300.0
+RESTORE_TIMEOUT_S = 300.0
 
 
 class MissingAlertSchema(Exception):
@@ -452,13 +452,7 @@ class Deconflictor:
             listener(result)
 
     def _rewind(self, msgs: list) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            if m.error() is None:
-                k = (m.topic(), m.partition())
-                first[k] = min(first.get(k, m.offset()), m.offset())
-        for (t, p), o in first.items():
-            self.consumer.seek(TopicPartition(t, p, o))
+        rewind(self.consumer, msgs)
 
     # ------------------------------------------------------------------ what metrics.status reads
 
@@ -525,21 +519,7 @@ class Deconflictor:
         return self.totals
 
     def _close_clients(self) -> None:
-        closing = threading.Thread(target=self._close_consumer, daemon=True)
-        closing.start()
-        closing.join(CONSUMER_CLOSE_S)
-        if self.txn.stuck:
-            return
-        try:
-            self.producer.flush(10)
-        except Exception as e:  # noqa: BLE001 - a producer in a fatal state
-            log.warning("producer flush at close failed", error=str(e))
-
-    def _close_consumer(self) -> None:
-        try:
-            self.consumer.close()
-        except Exception as e:  # noqa: BLE001
-            log.warning("consumer close failed", error=str(e))
+        close_clients({"consumer": self.consumer.close}, self.producer, self.txn.stuck, log)
 
     def close(self) -> None:
         self._close_clients()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import gc
 import signal
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault,
 from consumers.forwarder.pipeline import BatchResult, BatchStats, PartnerPlan, Pipeline, Poison
 from consumers.forwarder.plans import PlanSource, ensure_partner_keys
 from consumers.forwarder.reciprocity import ReciprocityPauses
+from consumers.shell.clients import INIT_TRANSACTIONS_S, close_clients, rewind
 from consumers.shell.records import in_records
 from consumers.shell.schema_cache import SchemaCache, default_cache_path
 from consumers.shell.txn import Transactions
@@ -68,7 +68,6 @@ MAX_RECORD_BYTES = 1_200_000
 REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
 #: init_transactions at start (it fences a previous producer of the same transactional.id, aborting its
 #: transaction); the consumer's close at the end (a consumer whose brokers are gone may take long): bounds, s
-INIT_TRANSACTIONS_S, CONSUMER_CLOSE_S = 60.0, 15.0
 
 
 
@@ -303,13 +302,7 @@ class Forwarder:
     # ------------------------------------------------------------------ rewinds
 
     def _rewind(self, msgs: list) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            if m.error() is None:
-                k = (m.topic(), m.partition())
-                first[k] = min(first.get(k, m.offset()), m.offset())
-        for (t, p), o in first.items():
-            self.consumer.seek(TopicPartition(t, p, o))
+        rewind(self.consumer, msgs)
 
     # ------------------------------------------------------------------ main loop
 
@@ -372,26 +365,8 @@ class Forwarder:
                  **({"dead_letter_stages": dict(stats.stages)} if stats.stages else {}))
 
     def _close_clients(self) -> None:
-        """Close the consumer (bounded: a consumer whose brokers are gone may take long) and flush the producer."""
-        closing = threading.Thread(target=self._close_consumer, daemon=True)
-        closing.start()
-        closing.join(CONSUMER_CLOSE_S)
-        if self.txn.stuck:  # a call of the producer never returned: leave it alone (the next one fences it)
-            return
-        try:
-            self.producer.flush(10)
-        except Exception as e:  # noqa: BLE001 - a producer in a fatal state: nothing more to send anyway
-            log.warning("producer flush at close failed", error=str(e))
-
-    def _close_consumer(self) -> None:
-        try:
-            self.consumer.close()
-        except Exception as e:  # noqa: BLE001 - a fatally failed consumer refuses its close
-            log.warning("consumer close failed", error=str(e))
-        try:
-            self.reciprocity.close()
-        except Exception as e:  # noqa: BLE001 - the ledger consumer: same
-            log.warning("ledger consumer close failed", error=str(e))
+        close_clients({"consumer": self.consumer.close, "ledger consumer": self.reciprocity.close}, self.producer,
+                      self.txn.stuck, log)
 
     def close(self) -> None:
         self._close_clients()

@@ -27,7 +27,6 @@ current batch's transaction. A policy change takes effect at the next start (res
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from confluent_kafka import TopicPartition
 
 from consumers.shell.faults import FATAL, Backoff, ClientErrors, ForwarderFault, describe, sleep_unless
 from consumers.forwarder.plans import PlanSource
+from consumers.shell.clients import INIT_TRANSACTIONS_S, close_clients, rewind
 from consumers.shell.records import Poison
 from consumers.shell.schema_cache import SchemaCache
 from consumers.shell.records import in_records
@@ -61,7 +61,6 @@ INGRESS = "ingress"
 #: quarantine headers fits.
 MAX_RECORD_BYTES = 1_000_000
 REGISTRY_TIMEOUT_S, REGISTRY_RETRIES = 5.0, 1
-INIT_TRANSACTIONS_S, CONSUMER_CLOSE_S = 60.0, 15.0
 AUDIT_SCHEMA_PATH = Path(SCHEMA_DIR) / "audit" / "IngressAudit.avsc"
 
 
@@ -242,13 +241,7 @@ class Guard:
             self.assigned.discard((tp.topic, tp.partition))
 
     def _rewind(self, msgs: list) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            if m.error() is None:
-                k = (m.topic(), m.partition())
-                first[k] = min(first.get(k, m.offset()), m.offset())
-        for (t, p), o in first.items():
-            self.consumer.seek(TopicPartition(t, p, o))
+        rewind(self.consumer, msgs)
 
     # ------------------------------------------------------------------ main loop
 
@@ -290,21 +283,7 @@ class Guard:
         return self.totals
 
     def _close_clients(self) -> None:
-        closing = threading.Thread(target=self._close_consumer, daemon=True)
-        closing.start()
-        closing.join(CONSUMER_CLOSE_S)
-        if self.txn.stuck:
-            return
-        try:
-            self.producer.flush(10)
-        except Exception as e:  # noqa: BLE001 - a producer in a fatal state
-            log.warning("producer flush at close failed", error=str(e))
-
-    def _close_consumer(self) -> None:
-        try:
-            self.consumer.close()
-        except Exception as e:  # noqa: BLE001
-            log.warning("consumer close failed", error=str(e))
+        close_clients({"consumer": self.consumer.close}, self.producer, self.txn.stuck, log)
 
     def close(self) -> None:
         self._close_clients()

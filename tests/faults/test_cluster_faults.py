@@ -53,7 +53,8 @@ from forwarder_helpers import (INTERNAL, POLICIES, ForwarderLog, audit_key, audi
 
 from fault_helpers import ALL, OwnCluster, by_recipient, check_recipient_records, recipients  # noqa: E402
 
-from consumers.forwarder import cli as fwd_cli, service as fwd_service
+from consumers.forwarder import cli as fwd_cli  # noqa: E402
+from consumers.shell import clients as shell_clients  # noqa: E402
 from consumers.shell import txn as fwd_txn  # noqa: E402
 
 from core import kafka, serde  # noqa: E402
@@ -79,7 +80,7 @@ RATE = 100.0  # records per second published
 #: the run, added there) and commits its first transaction within TRANSACTION_BOUND_S. Was 90 s: measured 103 s
 #: under load (flush 46 s, send_offsets hung 45 s, start 8 s, first commit 5 s).
 OUTAGE_PROGRESS_S = (fwd_txn.TRANSACTION_BOUND_S + fwd_txn.CALL_TIMEOUT_S + fwd_txn.GRACE_S
-                     + fwd_service.CONSUMER_CLOSE_S + fwd_cli.RESTART_BACKOFF_S + fwd_txn.TRANSACTION_BOUND_S)
+                     + shell_clients.CONSUMER_CLOSE_S + fwd_cli.RESTART_BACKOFF_S + fwd_txn.TRANSACTION_BOUND_S)
 #: each test's pytest timeout; the publisher's records last as long (it is stopped by the test, never runs out first:
 #: 170 s of records ran out before `up` returned under load, and nothing was acknowledged after it)
 TEST_TIMEOUT_S = 720
@@ -91,8 +92,8 @@ TEST_TIMEOUT_S = 720
 #: measured) and its init_transactions, which fences the old producer, takes at most INIT_TRANSACTIONS_S; its
 #: first transaction at most TRANSACTION_BOUND_S. Measured here (2 cores): 7 s (the static consumer fenced after its
 #: session timed out: restarted at once) to 49 s (send_offsets_to_transaction hung until the watchdog) after `up`.
-RESUME_AFTER_UP_S = (fwd_txn.CALL_TIMEOUT_S + fwd_txn.GRACE_S + fwd_service.CONSUMER_CLOSE_S
-                     + fwd_cli.RESTART_BACKOFF_CAP_S + fwd_service.INIT_TRANSACTIONS_S + fwd_txn.TRANSACTION_BOUND_S)
+RESUME_AFTER_UP_S = (fwd_txn.CALL_TIMEOUT_S + fwd_txn.GRACE_S + shell_clients.CONSUMER_CLOSE_S
+                     + fwd_cli.RESTART_BACKOFF_CAP_S + shell_clients.INIT_TRANSACTIONS_S + fwd_txn.TRANSACTION_BOUND_S)
 EVENTS = ("batch committed", "kafka client error", "transaction aborted, batch will be reprocessed",
           "transaction call retried", "transaction abort retried", "forwarder restarting")
 
