@@ -105,10 +105,12 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
                                 "--policies", str(policies)],
                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         console.print(f"    pid {fwd.pid}, log {log_path}")
-        _step("starting the ingress guards (liaison ingress --partner RUS|USA, principal 'ingress') and the "
-              "reciprocity ledger (liaison ledger run, principal 'ledger')")
+        _step("starting the ingress guards (liaison ingress --partner RUS|USA, principal 'ingress'), the "
+              "reciprocity ledger (liaison ledger run, principal 'ledger') and deconfliction (liaison deconflict, "
+              "principal 'deconflict'; its ETA buffer scaled to the simulation's compressed sorties)")
+        eta_buffer = exchange_demo.eta_buffer_s(rate, seed)
         services = exchange_demo.start_services(log_path.parent, policies,
-                                                lambda m: console.print(f"    {m}", highlight=False))
+                                                lambda m: console.print(f"    {m}", highlight=False), eta_buffer)
         _step(f"simulating the partners publishing to us (liaison simulate partner, as partner-rus / partner-usa): "
               f"{partner_rate:.0f} records/s each for {duration:.0f}s, good records and bad input of every class")
         partner_sims = exchange_demo.simulate_partners(partner_rate, duration, seed, log_path.parent, rate)

@@ -33,14 +33,31 @@ def _liaison(*args: str, log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
 
-def start_services(log_dir: Path, policies: Path, say) -> dict[str, subprocess.Popen]:
-    """The ingress guards (one per partner) and the ledger."""
+#: the ETA uncertainty deconfliction assumes for a real sortie (5 minutes) and the length of one (2 hours): the
+#: demo flies a sortie in seconds of event time, so the buffer shrinks in proportion (else every two routes that
+#: cross would conflict whatever their times)
+REAL_ETA_BUFFER_S, REAL_SORTIE_S = 300.0, 7200.0
+
+
+def eta_buffer_s(rate: float, seed: int) -> float:
+    """The deconfliction ETA buffer for our simulation at ``rate``: 300 s scaled by its sortie's event time."""
+    from producers.simulate.simulator import Simulator
+
+    sortie_s = Simulator({"naval", "air", "intel"}, seed=seed).sortie_seconds(rate)
+    return round(max(1.0, REAL_ETA_BUFFER_S * sortie_s / REAL_SORTIE_S), 1)
+
+
+def start_services(log_dir: Path, policies: Path, say, eta_buffer: float = REAL_ETA_BUFFER_S
+                   ) -> dict[str, subprocess.Popen]:
+    """The ingress guards (one per partner), the ledger and deconfliction (with ``eta_buffer`` seconds of ETA
+    uncertainty)."""
     procs = {}
     for code in PARTNERS:
         procs[f"ingress-{code}"] = _liaison("ingress", "--partner", code, "--policies", str(policies),
                                             log=log_dir / f"ingress-{code.lower()}-demo.log")
     procs["ledger"] = _liaison("ledger", "run", log=log_dir / "ledger-demo.log")
-    procs["deconflict"] = _liaison("deconflict", "--instance", "demo", log=log_dir / "deconflict-demo.log")
+    procs["deconflict"] = _liaison("deconflict", "--instance", "demo", "--eta-buffer-s", str(eta_buffer),
+                                   log=log_dir / "deconflict-demo.log")
     for name, p in procs.items():
         say(f"{name}: pid {p.pid}, log {log_dir / (name.lower() + '-demo.log')}")
     return procs

@@ -34,6 +34,9 @@ def deconflict(instance: str = typer.Option("main", help="instance name; transac
                vertical_ft: float = typer.Option(1000.0, help="vertical separation, ft"),
                lookahead_s: float = typer.Option(300.0, help="track look-ahead, s"),
                track_max_age_s: float = typer.Option(60.0, help="a track not reported for this long is dropped, s"),
+               eta_buffer_s: float = typer.Option(300.0, help="a plan's time on a leg: its ETAs widened by this much "
+                                                  "either side (ETA uncertainty), s; a simulation that flies a "
+                                                  "sortie in seconds scales it down with its time"),
                tick_s: float = typer.Option(1.0, help="while idle, step the clock this often (expiry, passed "
                                             "conflicts), s"),
                max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
@@ -49,7 +52,7 @@ def deconflict(instance: str = typer.Option("main", help="instance name; transac
 
     try:
         params = Params(lateral_m=lateral_nm * NM_M, vertical_ft=vertical_ft, lookahead_s=lookahead_s,
-                        track_max_age_s=track_max_age_s)
+                        track_max_age_s=track_max_age_s, eta_buffer_s=eta_buffer_s)
     except ValueError as e:
         typer.echo(f"error: {e}; deconfliction not started", err=True)
         raise typer.Exit(2)
