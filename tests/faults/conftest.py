@@ -46,3 +46,29 @@ def netcut():
         removed = remove_rules(SESSION_COMMENT)
         if removed:
             print(f"\nsession cleanup removed {removed} iptables rule(s) carrying {SESSION_COMMENT}")
+
+
+# ---------------------------------------------------------------------------------------------- figures
+#: (test id, line) of every figure line a fault test printed (lines starting with "[label]"): pytest captures a
+#: passing test's output, the issue wants the figures in the run's output, so they are repeated at its end
+_FIGURES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.location[0].replace("\\", "/").startswith("tests/faults/"):
+        for line in (report.capstdout or "").splitlines():
+            if line.startswith("["):
+                _FIGURES.append((report.nodeid.rpartition("::")[2], line))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FIGURES:
+        return
+    terminalreporter.section("fault suite figures (printed by each test: records in, released, withheld, "
+                             "dead-lettered, duplicates, missing)")
+    current = None
+    for test, line in _FIGURES:
+        if test != current:
+            terminalreporter.write_line(test)
+            current = test
+        terminalreporter.write_line(f"  {line[:2000]}")
