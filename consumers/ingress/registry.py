@@ -24,7 +24,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from consumers.shell.codec import BACKOFF_FIRST_S, BACKOFF_MAX_S, RegistryUnavailable
+from consumers.shell.codec import RegistryBackoff, RegistryUnavailable
 
 __all__ = ["InboundSchemas", "MissingSubject", "SchemaRefused", "parse", "plain_uuids"]
 
@@ -60,7 +60,7 @@ def _why(e: Exception) -> str:
     return f"registry unreachable: {type(e).__name__}: {e}"[:300]
 
 
-class InboundSchemas:
+class InboundSchemas(RegistryBackoff):
     NEGATIVE_TTL = 60.0
 
     def __init__(self, client, clock=None):
@@ -110,12 +110,6 @@ class InboundSchemas:
             raise self._failed(f"{subject}: {_why(e)}") from None
         self._failures, self.last_error = 0, None
 
-    def _failed(self, message: str) -> RegistryUnavailable:
-        self._failures += 1
-        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
-        self._retry_at = self._clock() + delay
-        self.last_error = message
-        return RegistryUnavailable(message, int(delay * 1000))
 
     def writer(self, subject: str, schema_id: int):
         hit = self._ids.get(subject, {}).get(schema_id)

@@ -57,7 +57,19 @@ def _transient(e: Exception) -> str:
     return f"registry unreachable: {type(e).__name__}: {e}"[:300]
 
 
-class InputDecoder:
+class RegistryBackoff:
+    """Transient registry failures of a registry reader (``_failures``, ``_retry_at``, ``last_error``,
+    ``_clock``): each one counted, the next attempt backed off exponentially, the last error kept."""
+
+    def _failed(self, message: str) -> RegistryUnavailable:
+        self._failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
+        self._retry_at = self._clock() + delay
+        self.last_error = message
+        return RegistryUnavailable(message, int(delay * 1000))
+
+
+class InputDecoder(RegistryBackoff):
     """Framed Avro bytes of an internal topic -> (type name, record dict valid for our reader schema).
 
     Writer schemas are fetched from the registry by id once and cached (``cache``: a
@@ -102,12 +114,6 @@ class InputDecoder:
         """False from a transient failure until the next successful answer."""
         return self._failures == 0
 
-    def _failed(self, message: str) -> RegistryUnavailable:
-        self._failures += 1
-        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
-        self._retry_at = self._clock() + delay
-        self.last_error = message
-        return RegistryUnavailable(message, int(delay * 1000))
 
     def _answered(self) -> None:
         self._failures, self.last_error = 0, None
