@@ -18,17 +18,17 @@ them), and over every batch.
 Broker mode (``--broker``): on servers of its own (benchmarks/_servers.py, or the environment's), the plans and the
 track stream are published at the rate (ours on the internal topics, RUS's as partner-origin records written as
 admin with the origin schema), `liaison deconflict` runs as a subprocess on a fresh group, and probe encounters
-(head-on track pairs with callsigns PROBE <n>, whose second report raises the conflict) are timed from that report's
-produce call to the alert read back (read_committed) from the alert topic. Its CPU per update is the subprocess's
-CPU time (/proc) over the updates it consumed.
+(head-on track pairs at FL450 with callsigns PROBE <n>, whose second report raises the conflict) are timed from
+that report's acknowledgment to its NEW alert read back (read_committed) from the alert topic. Its CPU per update
+is the subprocess's CPU time (/proc) over the updates it consumed.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -198,8 +198,187 @@ def engine_bench(args) -> None:
 # ---------------------------------------------------------------------------------------------- broker mode
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _batches(log_lines: list[str], since: datetime) -> list[tuple[float, int]]:
+    """(commit time in s, records) of the service's "batch committed" events from ``since``."""
+    import json
+
+    out = []
+    for line in log_lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("event") == "batch committed":
+            at = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00"))
+            if at >= since:
+                out.append((at.timestamp(), int(e.get("records", 0))))
+    return out
+
+
 def broker_bench(args) -> None:
-    raise SystemExit("--broker: not measured yet (engine mode only)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _servers import bench_servers
+
+    with bench_servers():
+        _broker_run(args)
+
+
+def _broker_run(args) -> None:
+    import subprocess
+    import threading
+
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from core import kafka, serde
+    from core.readback import committed_offsets, end_offsets, seed_group
+    from core.topics import origin_topic, topic_for
+    from schemas.examples import example
+    from schemas.models import to_avro
+    from tests.integration.test_deconfliction import INPUTS, LIAISON, Writer
+
+    writer = Writer()
+    base = {t: to_avro(example(t)) for t in ("AirMissionPlan", "AirTrack")}
+    topic_of = {"AirMissionPlan": topic_for("AirMissionPlan"), "AirTrack": topic_for("AirTrack"),
+                "RUS/AirMissionPlan": origin_topic("RUS", "AirMissionPlan"),
+                "RUS/AirTrack": origin_topic("RUS", "AirTrack")}
+
+    def send(source: str, key: str, rec: dict) -> None:
+        while True:
+            try:
+                writer.send(topic_of[source], key, {**base[source.rsplit("/", 1)[-1]], **rec})
+                return
+            except BufferError:
+                writer.producer.poll(0.01)
+
+    tag = uuid.uuid4().hex[:6]
+    group = f"liaison-deconflict-bench-{tag}"
+    alert_topic = topic_for("DeconflictionAlert")
+    seed_group(group, end_offsets(INPUTS))
+    alerts_from = end_offsets([alert_topic])
+    t0 = round(time.time() * 1000)
+    world = scenario(args.sorties, args.seconds + 120, t0, args.seed)
+    for s in world:
+        send(s.plan_source, s.sortie_id, s.plan(t0 - 1000))
+    writer.flush()
+    print(f"# {len(world)} plans published ({args.sorties} per side); starting liaison deconflict (group {group})")
+    proc = subprocess.Popen([LIAISON, "deconflict", "--group", group, "--instance", f"bench-{tag}",
+                             "--max-idle", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=os.environ)
+    err_lines: list[str] = []
+    threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True).start()
+
+    # the alerts, read back as the air component's feed is: read_committed, from the alert topic's end
+    deser = serde.avro_deserializer()
+    seen: dict[str, float] = {}
+    counts: Counter = Counter()
+    stop = threading.Event()
+
+    def receive() -> None:
+        c = kafka.consumer(f"bench-alerts-{tag}", {"isolation.level": "read_committed", "fetch.wait.max.ms": 10})
+        c.assign([TopicPartition(t, q, o) for (t, q), o in alerts_from.items()])
+        while not stop.is_set():
+            for m in c.consume(1000, 0.05):
+                if m.error() is not None:
+                    continue
+                r = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+                counts[(r["status"], r["kind"])] += 1
+                cs = r["ours"]["callsign"]
+                if cs.startswith("PROBE") and r["status"] == "NEW":
+                    seen.setdefault(cs, time.perf_counter())
+        c.close()
+
+    rx = threading.Thread(target=receive, daemon=True)
+    rx.start()
+    deadline = time.monotonic() + 300
+    plans_end = end_offsets(INPUTS)
+    while committed_offsets(group, INPUTS) != plans_end:   # the plans are in its picture
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"deconflict did not take the plans in: {''.join(err_lines)[-3000:]}")
+        time.sleep(0.5)
+    load_cpu = _proc_cpu_s(proc.pid)
+    track_phase_from = datetime.now(timezone.utc)
+    print(f"# plans taken in; service CPU so far {load_cpu:.1f} s; {dict(counts)} alerts")
+
+    # the track stream at the rate, each sortie reporting every len(world) / rate seconds, and a probe every
+    # --probe-every seconds: a head-on pair (ours, then RUS's) at FL450, above every sortie; RUS's report raises it
+    period = len(world) / args.rate
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    spy = None
+    if args.profile:
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid),
+                                "--format", "raw", "--output", args.profile, "--rate", "50", "--duration",
+                                str(round(args.seconds))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu0, k, updates, probes = _proc_cpu_s(proc.pid), 0, 0, 0
+    rng = random.Random(args.seed)
+    next_probe = start + 1.0
+    while (now := time.perf_counter()) < start + args.seconds:
+        due = int((now - start) / period * len(world))   # reports due by now, round robin over the world
+        while k < due:
+            s = world[k % len(world)]
+            send(s.source, s.track_id, s.track(time.time() * 1000))
+            k += 1
+            updates += 1
+        if now >= next_probe:
+            probes += 1
+            centre = (rng.uniform(*LAT), rng.uniform(*LON))
+            cs = f"PROBE {probes:03d}"
+            t_ms = time.time() * 1000
+            for side, bearing, tid in ((None, 270.0, f"PR{probes}"), ("RUS", 90.0, f"RPR{probes}")):
+                pos = geo.destination(centre, bearing, 20_000)
+                rec = {"label": _label(t_ms), "track_id": tid, "callsign": cs, "time": _dt(t_ms),
+                       "position": {"lat": pos[0], "lon": pos[1]}, "altitude_ft": 45_000,
+                       "heading_deg": (bearing + 180) % 360, "speed_kt": KT, "sortie_id": None}
+                send("AirTrack" if side is None else "RUS/AirTrack", tid, rec)
+                writer.producer.flush(10)
+            sent[cs] = time.perf_counter()   # RUS's report (the trigger) is acknowledged: the clock starts
+            updates += 2
+            next_probe += args.probe_every
+        writer.producer.poll(0)
+        time.sleep(0.001)
+    writer.flush()
+    published_s = time.perf_counter() - start
+    ends = end_offsets(INPUTS)
+    deadline = time.monotonic() + 600
+    while committed_offsets(group, INPUTS) != ends:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"deconflict did not catch up: {''.join(err_lines)[-3000:]}")
+        time.sleep(0.2)
+    caught_up_s = time.perf_counter() - start
+    cpu = _proc_cpu_s(proc.pid) - cpu0
+    wait_until = time.monotonic() + 30
+    while len(seen) < len(sent) and time.monotonic() < wait_until:
+        time.sleep(0.1)
+    if spy is not None:
+        spy.wait(60)
+        print(f"# py-spy profile of the service over the track stream: {args.profile} (raw, collapsed stacks)")
+    stop.set()
+    rx.join(10)
+    proc.terminate()
+    proc.wait(60)
+    lat = [seen[cs] - t for cs, t in sent.items() if cs in seen]
+    batches = _batches(err_lines, track_phase_from)
+    print(f"# broker: {updates} track updates published in {published_s:.1f} s ({updates / published_s:.0f}/s), "
+          f"all consumed and committed {caught_up_s:.1f} s after the start; {len(sent)} probes, {len(lat)} alerted")
+    print(f"cpu_per_update_us        {cpu / max(1, updates) * 1e6:10.1f}   (the service process, /proc)")
+    print(f"cpu_share_of_one_core    {cpu / published_s:10.3f}")
+    print(f"latency_s probe p50/p99  {pct(lat, 50):8.3f} {pct(lat, 99):8.3f}   (trigger acknowledged -> its NEW "
+          f"alert read back, read_committed; target p99 <= 1 s: {'met' if lat and pct(lat, 99) <= 1 else 'NOT met'})")
+    print(f"alerts                   {dict(counts)}")
+    if batches:
+        sizes, gaps = [b[1] for b in batches], [b2[0] - b1[0] for b1, b2 in zip(batches, batches[1:])]
+        print(f"batches                  {len(batches)} committed over the track stream; records p50/p99 "
+              f"{pct(sizes, 50)} {pct(sizes, 99)}; seconds between commits p50/p99 {pct(gaps, 50):.3f} "
+              f"{pct(gaps, 99):.3f}")
+    if len(lat) < len(sent):
+        raise SystemExit(f"{len(sent) - len(lat)} probe(s) raised no alert")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -218,6 +397,9 @@ def main() -> None:
                     "wall time (this machine as loaded now) or its CPU time (an unshared core)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--broker", action="store_true", help="through `liaison deconflict` on the real broker")
+    ap.add_argument("--profile", metavar="FILE", help="broker mode: py-spy the service over the track stream into "
+                    "FILE (collapsed stacks)")
+    ap.add_argument("--probe-every", type=float, default=1.0, help="broker mode: seconds between probe encounters")
     args = ap.parse_args()
     args.seconds += args.warmup
     if args.broker:

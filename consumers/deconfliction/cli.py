@@ -37,6 +37,12 @@ def deconflict(instance: str = typer.Option("main", help="instance name; transac
                eta_buffer_s: float = typer.Option(300.0, help="a plan's time on a leg: its ETAs widened by this much "
                                                   "either side (ETA uncertainty), s; a simulation that flies a "
                                                   "sortie in seconds scales it down with its time"),
+               track_tolerance_nm: float = typer.Option(0.1, help="dead reckoning: a track report within this of the "
+                                                        "path its last evaluated report predicted (same step) keeps "
+                                                        "its alerts as they are, without evaluating its pairs; 0: "
+                                                        "evaluate every report, NM"),
+               track_tolerance_ft: float = typer.Option(100.0, help="dead reckoning: and within this of its altitude, "
+                                                        "ft"),
                tick_s: float = typer.Option(1.0, help="while idle, step the clock this often (expiry, passed "
                                             "conflicts), s"),
                max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
@@ -52,7 +58,8 @@ def deconflict(instance: str = typer.Option("main", help="instance name; transac
 
     try:
         params = Params(lateral_m=lateral_nm * NM_M, vertical_ft=vertical_ft, lookahead_s=lookahead_s,
-                        track_max_age_s=track_max_age_s, eta_buffer_s=eta_buffer_s)
+                        track_max_age_s=track_max_age_s, eta_buffer_s=eta_buffer_s,
+                        track_tolerance_m=track_tolerance_nm * NM_M, track_tolerance_ft=track_tolerance_ft)
     except ValueError as e:
         typer.echo(f"error: {e}; deconfliction not started", err=True)
         raise typer.Exit(2)

@@ -26,9 +26,10 @@ bounds); centre: midway between them at the CPA; radius: the lateral separation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consumers.deconfliction import geometry as geo
+from consumers.deconfliction.index import M_PER_DEG_LAT
 from consumers.deconfliction.model import Plan, Track
 from consumers.deconfliction.params import Params
 
@@ -54,6 +55,11 @@ class Piece:
     buffer_ms: float   # times widened by this either side
     lo_ms: float       # and kept within [lo, hi]
     hi_ms: float
+    box: tuple[float, float, float, float] = field(init=False, compare=False, repr=False)  # of p0, p1 (degrees)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "box", (min(self.p0[0], self.p1[0]), min(self.p0[1], self.p1[1]),
+                                         max(self.p0[0], self.p1[0]), max(self.p0[1], self.p1[1])))
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,26 @@ def _times(piece: Piece, s0: float, s1: float) -> tuple[float, float]:
     return max(a - piece.buffer_ms, piece.lo_ms), min(b + piece.buffer_ms, piece.hi_ms)
 
 
+#: slack on the box test: a piece is a geodesic (or, in the frame, a straight line) between its ends, which can
+#: bow out of the box of its ends by a few tens of metres over 20 NM
+BOX_SLACK_M = 1000.0
+
+
+def _apart(a: tuple[float, float, float, float], b: tuple[float, float, float, float], lateral_m: float) -> bool:
+    """True when boxes a and b (lat_min, lon_min, lat_max, lon_max, degrees) are surely more than ``lateral_m``
+    apart: by latitude (a degree is at least 110,574 m) or by longitude (at least 111,320 m times the cosine of
+    the box's latitude farthest from the equator, with 1 % to spare)."""
+    reach = lateral_m + BOX_SLACK_M
+    dlat = max(a[0] - b[2], b[0] - a[2])
+    if dlat * M_PER_DEG_LAT > reach:
+        return True
+    dlon = max(a[1] - b[3], b[1] - a[3])
+    if dlon <= 0:
+        return False
+    far = max(abs(a[0]), abs(a[2]), abs(b[0]), abs(b[2]))
+    return dlon * 111_320.0 * 0.99 * math.cos(math.radians(min(far, 89.9))) > reach
+
+
 def piece_hit(a: Piece, b: Piece, params: Params) -> Hit | None:
     """The hit of two pieces (symmetric in a and b), or None."""
     gap = max(a.floor_ft, b.floor_ft) - min(a.ceiling_ft, b.ceiling_ft)
@@ -151,6 +177,8 @@ def piece_hit(a: Piece, b: Piece, params: Params) -> Hit | None:
         return None
     wa, wb = _times(a, 0.0, 1.0), _times(b, 0.0, 1.0)  # cheap first: the pieces' whole times must overlap
     if max(wa[0], wb[0]) > min(wa[1], wb[1]):
+        return None
+    if _apart(a.box, b.box, params.lateral_m):  # and their boxes must come within the separation
         return None
     frame = geo.frame_for(a.p0, a.p1, b.p0, b.p1)
     a0, a1, b0, b1 = frame.xy(a.p0), frame.xy(a.p1), frame.xy(b.p0), frame.xy(b.p1)

@@ -2,7 +2,8 @@
 
     records ("AirTrack" / "RUS/AirMissionPlan" ..., decoded dict)
         -> parse (model)           unusable records counted, skipped
-        -> picture.apply           the objects that changed (dirty)
+        -> picture.apply           the objects that changed (dirty), but for tracks flying the path their last
+                                   evaluated report predicted (dead reckoning, picture.evaluate)
         -> picture.expire(now)     stale tracks: dirty too
         -> pairs to look at        each dirty object with the other side's objects sharing an index cell, and
                                    every pair with an open alert that involves a dirty object
@@ -39,7 +40,8 @@ Pair = tuple[str, str]  # (our object key, their object key)
 class StepResult:
     emissions: list[Emission]
     changelog: dict[str, dict | None]
-    stats: Counter = field(default_factory=Counter)   # records, skipped, stale, pairs, piece_pairs, expired
+    stats: Counter = field(default_factory=Counter)   # records, skipped, stale, reckoned, pairs, piece_pairs,
+    #                                                  expired
 
 
 def _party(obj: Plan | Track) -> Party:
@@ -74,9 +76,11 @@ class State:
             if key is None:
                 stats["stale"] += 1
                 continue
-            dirty.add(key)
-            live = self.picture.objects.get(key)
-            log[f"obj/{key}"] = None if live is None else {"type": type(live).__name__, **live.to_dict()}
+            if self.picture.evaluate(key, now_ms):
+                dirty.add(key)
+            else:
+                stats["reckoned"] += 1
+            log[f"obj/{key}"] = self.picture.entry(key)
         for key in self.picture.expire(now_ms):
             stats["expired"] += 1
             dirty.add(key)

@@ -24,10 +24,16 @@ class Params:
     #: a track's path against plans spans [now, now + look-ahead] widened to multiples of this step, so that its
     #: conflict volume moves once per step, not with every report of a track flying along a corridor
     track_step_s: float = 60.0
+    #: dead reckoning: a track's report whose path (now and at the end of the look-ahead) stays within this of the
+    #: path of the report its pairs were last evaluated with, in the same step, at an altitude within
+    #: ``track_tolerance_ft``, is kept in the picture without re-evaluating its pairs (0: every report is evaluated)
+    track_tolerance_m: float = 0.1 * NM_M
+    track_tolerance_ft: float = 100.0
     #: hits of one pair less than this apart in time are one conflict (one alert)
     merge_gap_s: float = 120.0
-    #: spatial index cell (degrees)
+    #: spatial index cell (degrees) and layer (feet)
     cell_deg: float = 0.25
+    layer_ft: float = 2000.0
     # --- lifecycle: an alert is UPDATED only when one of these moves by more than this
     #: centre of the conflict volume
     centre_moved_m: float = 0.5 * NM_M
@@ -44,7 +50,9 @@ class Params:
     originator: str = "air.deconfliction"
 
     def __post_init__(self) -> None:
-        if min(self.lateral_m, self.lookahead_s, self.track_max_age_s, self.track_step_s, self.cell_deg) <= 0:
+        if min(self.lateral_m, self.lookahead_s, self.track_max_age_s, self.track_step_s, self.cell_deg,
+               self.layer_ft) <= 0:
             raise ValueError("separations, look-ahead, track age, step and cell must be positive")
-        if min(self.vertical_ft, self.eta_buffer_s, self.merge_gap_s) < 0:
-            raise ValueError("vertical separation, ETA buffer and merge gap must be >= 0")
+        if min(self.vertical_ft, self.eta_buffer_s, self.merge_gap_s, self.track_tolerance_m,
+               self.track_tolerance_ft) < 0:
+            raise ValueError("vertical separation, ETA buffer, merge gap and track tolerances must be >= 0")

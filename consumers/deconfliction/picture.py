@@ -7,9 +7,15 @@
 * The clock is passed in; nothing here reads it.
 
 Candidates: :meth:`Picture.candidates` gives, for one object, the other side's objects whose pieces share an index
-cell with one of its pieces (boxes widened by half the lateral separation each, so two pieces closer than the
-separation always share a cell), with the piece pairs to compare. Only ours against a partner's: never ours against
+cell with one of its pieces (boxes widened by half the lateral separation each and bands by half the vertical
+separation, so two pieces closer than both minima always share a cell), with the piece pairs to compare. Only ours against a partner's: never ours against
 ours, never one partner against another.
+
+Dead reckoning: :meth:`Picture.evaluate` says whether a changed object's pairs must be evaluated again. A plan's
+always are; a track's are when its report leaves the path of its *basis* (the report its pairs were last evaluated
+with) by more than ``track_tolerance_m`` (now or at the end of the look-ahead) or ``track_tolerance_ft``, or the
+step of its path has changed; otherwise the report replaces the last one (its position, its expiry) and its alerts
+stand as they are. The basis is part of the object's entry, so a rebuilt picture decides the same.
 
 Serializable: :meth:`to_entries` / :meth:`from_entries` (object key -> JSON-able dict); pieces and index are
 derived and rebuilt.
@@ -19,7 +25,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from consumers.deconfliction.conflicts import Piece, plan_pieces, track_at, track_piece
+from consumers.deconfliction import geometry as geo
+from consumers.deconfliction.conflicts import Piece, plan_pieces, track_at, track_piece, track_span
 from consumers.deconfliction.index import GridIndex, bbox_of, widen
 from consumers.deconfliction.model import ACTIVE_STATUSES, Plan, Track
 from consumers.deconfliction.params import Params
@@ -39,8 +46,11 @@ class Picture:
         self.params = params
         self.objects: dict[str, Obj] = {}
         self._pieces: dict[str, list[Piece]] = {}   # plans only
-        self._index = GridIndex(params.cell_deg)
+        self._track_pieces: dict[str, tuple[int, Piece]] = {}   # tracks: (now_ms, piece) of the last query
+        self._index = GridIndex(params.cell_deg, params.layer_ft)
         self._piece_count: dict[str, int] = {}
+        self._side: dict[str, str | None] = {}
+        self._basis: dict[str, tuple[Track, int]] = {}   # tracks: (report last evaluated, start of its step)
 
     # ------------------------------------------------------------------------------------------ updates
 
@@ -71,24 +81,65 @@ class Picture:
         if self.objects.pop(key, None) is None:
             return False
         self._pieces.pop(key, None)
+        self._track_pieces.pop(key, None)
+        self._side.pop(key, None)
+        self._basis.pop(key, None)
         for i in range(self._piece_count.pop(key, 0)):
-            self._index.remove(f"{key}#{i}")
+            self._index.remove((key, i))
         return True
 
     def _put(self, obj: Obj) -> None:
+        """Add or replace: the index entries of a replaced object are moved (not removed and added again)."""
         key = obj.key
-        self.remove(key)
+        self._track_pieces.pop(key, None)
+        self._pieces.pop(key, None)
         self.objects[key] = obj
-        half = self.params.lateral_m / 2
+        self._side[key] = side_of(key)
+        half, up = self.params.lateral_m / 2, self.params.vertical_ft / 2
         if isinstance(obj, Plan):
             pieces = plan_pieces(obj, self.params)
             self._pieces[key] = pieces
-            boxes = [widen(bbox_of((p.p0, p.p1)), half) for p in pieces]
+            boxes = [(widen(bbox_of((p.p0, p.p1)), half), (p.floor_ft - up, p.ceiling_ft + up)) for p in pieces]
         else:
-            boxes = [widen(bbox_of(self._track_reach(obj)), half)]
-        for i, box in enumerate(boxes):
-            self._index.insert(f"{key}#{i}", box)
+            boxes = [(widen(bbox_of(self._track_reach(obj)), half), (obj.altitude_ft - up, obj.altitude_ft + up))]
+        for i, (box, band) in enumerate(boxes):
+            self._index.insert((key, i), box, band)
+        for i in range(len(boxes), self._piece_count.get(key, 0)):
+            self._index.remove((key, i))
         self._piece_count[key] = len(boxes)
+
+    def evaluate(self, key: str, now_ms: int) -> bool:
+        """Whether the pairs of the object at ``key`` (just changed) are to be evaluated at ``now_ms``; when they are,
+        a track's report becomes its basis."""
+        obj = self.objects.get(key)
+        if not isinstance(obj, Track):
+            return True
+        p = self.params
+        step = track_span(now_ms, p)[0]
+        basis = self._basis.get(key)
+        if basis is not None and basis[1] == step and self._reckoned(basis[0], obj, now_ms):
+            return False
+        self._basis[key] = (obj, step)
+        return True
+
+    def _reckoned(self, basis: Track, t: Track, now_ms: int) -> bool:
+        """``t`` flies the path ``basis`` predicts, within the tolerances."""
+        p = self.params
+        if abs(t.altitude_ft - basis.altitude_ft) > p.track_tolerance_ft:
+            return False
+        end = now_ms + p.lookahead_s * 1000
+        return all(geo.distance_m(track_at(basis, at), track_at(t, at)) <= p.track_tolerance_m for at in (now_ms, end))
+
+    def entry(self, key: str) -> dict | None:
+        """The JSON-able entry of the object at ``key`` (None when it is gone), its basis included."""
+        obj = self.objects.get(key)
+        if obj is None:
+            return None
+        out = {"type": type(obj).__name__, **obj.to_dict()}
+        basis = self._basis.get(key)
+        if basis is not None:
+            out["basis"] = {**basis[0].to_dict(), "step_ms": basis[1]}
+        return out
 
     def _track_reach(self, t: Track) -> list[tuple[float, float]]:
         """Where a track can be on any path evaluated while it is live: from one step before its report to the end
@@ -105,26 +156,29 @@ class Picture:
         if obj is None:
             return []
         if isinstance(obj, Track):
-            return [track_piece(obj, now_ms, self.params)]
+            cached = self._track_pieces.get(key)
+            if cached is None or cached[0] != now_ms:
+                cached = self._track_pieces[key] = (now_ms, track_piece(obj, now_ms, self.params))
+            return [cached[1]]
         return self._pieces[key]
 
     def candidates(self, key: str) -> dict[str, list[tuple[int, int]]]:
         """Other-side object key -> the (own piece, their piece) index pairs sharing a cell."""
-        mine = side_of(key)
+        mine = self._side.get(key)
+        sides = self._side
         out: dict[str, set[tuple[int, int]]] = defaultdict(set)
         for i in range(self._piece_count.get(key, 0)):
-            for other in self._index.near(f"{key}#{i}"):
-                okey, _, j = other.rpartition("#")
-                theirs = side_of(okey)
+            for okey, j in self._index.near((key, i)):
+                theirs = sides[okey]
                 if theirs == mine or (mine is not None and theirs is not None):
                     continue
-                out[okey].add((i, int(j)))
+                out[okey].add((i, j))
         return {k: sorted(v) for k, v in out.items()}
 
     # ------------------------------------------------------------------------------------------ state
 
     def to_entries(self) -> dict[str, dict]:
-        return {k: {"type": type(o).__name__, **o.to_dict()} for k, o in self.objects.items()}
+        return {k: self.entry(k) for k in self.objects}
 
     @classmethod
     def from_entries(cls, entries: dict[str, dict], params: Params) -> Picture:
@@ -132,5 +186,10 @@ class Picture:
         for value in entries.values():
             value = dict(value)
             kind = value.pop("type")
-            pic._put(Plan.from_dict(value) if kind == "Plan" else Track.from_dict(value))
+            basis = value.pop("basis", None)
+            obj = Plan.from_dict(value) if kind == "Plan" else Track.from_dict(value)
+            pic._put(obj)
+            if basis is not None:
+                step = basis.pop("step_ms")
+                pic._basis[obj.key] = (Track.from_dict(basis), step)
         return pic

@@ -30,6 +30,34 @@ def test_grid_insert_query_remove():
     assert "a" not in g and len(g) == 2 and g.near("c") == set()
 
 
+def test_layers_keep_bands_apart_unless_within_the_separation():
+    g = GridIndex(0.25, layer_ft=2000.0)
+    box = (35.0, 38.0, 35.1, 38.1)
+    g.insert(("a", 0), box, (19_500, 25_500))       # FL200-250 widened by 500 ft
+    g.insert(("b", 0), box, (26_500, 27_500))       # 27,000 ft: 2,000 ft above a's ceiling, another layer
+    g.insert(("c", 0), box, (24_500, 24_500))
+    g.insert(("d", 0), box, (-600, 400))            # below sea level too
+    assert g.near(("a", 0)) == {("c", 0)} and g.near(("d", 0)) == set()
+    g.insert(("b", 0), box, (24_900, 25_100))       # moved down: shares a's layer now
+    assert g.near(("a", 0)) == {("b", 0), ("c", 0)}
+    assert g.query(box, (-1000, -1000)) == {("d", 0)}
+
+
+def test_bands_closer_than_the_vertical_separation_always_share_a_layer():
+    rnd = random.Random(7)
+    box = (35.0, 38.0, 35.1, 38.1)
+    for _ in range(2000):
+        g = GridIndex(0.25, layer_ft=2000.0)
+        floor = rnd.uniform(-2000, 45_000)
+        a = (floor, floor + rnd.choice([0.0, rnd.uniform(0, 10_000)]))
+        gap = rnd.uniform(-3000, 999.9)                        # < 0: they overlap by that much
+        size = max(0.0, -gap) + rnd.uniform(0, 5000)
+        b = (a[1] + gap, a[1] + gap + size) if rnd.random() < 0.5 else (a[0] - gap - size, a[0] - gap)
+        g.insert("a", box, (a[0] - 500, a[1] + 500))
+        g.insert("b", box, (b[0] - 500, b[1] + 500))
+        assert g.near("a") == {"b"}, (a, b)
+
+
 def test_widen_covers_the_margin_in_every_direction():
     box = widen(bbox_of([(35.0, 38.0)]), 5 * NM)
     for bearing in range(0, 360, 15):

@@ -162,3 +162,62 @@ def test_evaluate_is_pure():
 def test_unusable_records_are_counted_and_skipped():
     r = State().step([("AirTrack", {"track_id": "x"}), ("MaritimeTrack", {}), ("RUS/AirTrack", {"label": None})], T0)
     assert r.stats["skipped"] == 3 and r.emissions == []
+
+
+# ------------------------------------------------------------------------------------------ dead reckoning
+
+
+def _corridor_and_track(t_ms, heading=0.0, offset_m=0.0, alt=22000):
+    """Their plan crossing C northwards at T0 + 60 s, and our track flying towards C from the west (at t_ms)."""
+    theirs = plan("R1", *straight(C, 0.0, 100_000, 250.0, T0 + 60_000), (20000, 25000), ours=False)
+    start, h = towards(C, 270.0, 60_000)
+    pos = geo.destination(start, h, V * (t_ms - T0) / 1000)
+    if offset_m:
+        pos = geo.destination(pos, 0.0, offset_m)
+    return theirs, ("AirTrack", track("T1", pos, (h + heading) % 360, KT, alt, t_ms))
+
+
+def test_a_track_on_its_reckoned_path_is_not_evaluated_again_until_its_step_changes():
+    s = State()
+    theirs, first = _corridor_and_track(T0)
+    (new,) = s.step([("RUS/AirMissionPlan", theirs), first], T0).emissions
+    assert new.status == NEW and new.alert.conflict.kind == "TRACK_PLAN"
+    for k in range(1, 10):   # reports along the predicted path, within the step: kept, pairs not evaluated
+        t = T0 + 2000 * k
+        r = s.step([_corridor_and_track(t)[1]], t)
+        assert (r.emissions, r.stats["reckoned"], r.stats["pairs"]) == ([], 1, 0)
+        assert s.picture.objects["/track/T1"].time_ms == t        # the picture holds the newest report
+    t = T0 + 60_000            # the next step of its path: evaluated again
+    r = s.step([_corridor_and_track(t)[1]], t)
+    assert r.stats["reckoned"] == 0 and r.stats["pairs"] == 1
+
+
+@pytest.mark.parametrize("change", [{"heading": 2.0}, {"offset_m": 400.0}, {"alt": 22200}])
+def test_a_track_leaving_its_reckoned_path_is_evaluated(change):
+    s = State()
+    theirs, first = _corridor_and_track(T0)
+    s.step([("RUS/AirMissionPlan", theirs), first], T0)
+    r = s.step([_corridor_and_track(T0 + 2000, **change)[1]], T0 + 2000)
+    assert r.stats["reckoned"] == 0 and r.stats["pairs"] == 1
+
+
+def test_a_zero_tolerance_evaluates_every_report():
+    s = State(Params(track_tolerance_m=0.0, track_tolerance_ft=0.0))
+    theirs, first = _corridor_and_track(T0)
+    s.step([("RUS/AirMissionPlan", theirs), first], T0)
+    r = s.step([_corridor_and_track(T0 + 2000)[1]], T0 + 2000)
+    assert r.stats["reckoned"] == 0 and r.stats["pairs"] == 1
+
+
+def test_the_basis_survives_a_rebuild_from_the_changelog():
+    a = State()
+    theirs, first = _corridor_and_track(T0)
+    log = list(a.step([("RUS/AirMissionPlan", theirs), first], T0).changelog.items())
+    log += list(a.step([_corridor_and_track(T0 + 2000)[1]], T0 + 2000).changelog.items())
+    b = State.from_changelog(log)
+    assert b.to_changelog() == a.to_changelog()
+    assert b.picture.entry("/track/T1")["basis"]["time_ms"] == T0     # the evaluated report, not the newest
+    nxt = [_corridor_and_track(T0 + 4000, heading=3.0)[1]]
+    ra, rb = a.step(nxt, T0 + 4000), b.step(nxt, T0 + 4000)
+    assert ra.stats == rb.stats and [(e.status, e.alert) for e in ra.emissions] == \
+        [(e.status, e.alert) for e in rb.emissions]
