@@ -7,13 +7,20 @@ PYTEST_ARGS ?=
 
 .PHONY: soak install demo test test-deps test-unit test-integration test-faults up down status bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.compiled
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The compiled core (compiled/: Rust, PyO3, built by maturin from PyPI, crates from crates.io). Needs cargo; on a
+# machine without one, Debian's is installed (as root).
+$(VENV)/.compiled: compiled/Cargo.toml compiled/Cargo.lock compiled/pyproject.toml $(wildcard compiled/src/*.rs) | $(VENV)/.installed
+	command -v cargo >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/cargo" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo) || (echo "the compiled core needs Rust's cargo (rustup or Debian's cargo)" >&2; exit 1)
+	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/pip install --quiet ./compiled
 	touch $@
 
 demo: install

@@ -1,0 +1,114 @@
+//! `liaison_compiled`: the liaison bus's compiled hot path (issue 13), built by `make` with maturin.
+//!
+//! This first part holds what every later part stands on, each checked against the Python reference by
+//! `tests/unit/test_compiled_differential.py`: the Avro binary codec driven by a parsed schema ([`avro`]) and the
+//! release transforms ([`transforms`]: coarsen's snap, bucket, pseudonymise).
+
+pub mod avro;
+pub mod transforms;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use avro::{Node, Schema, Value};
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// An Avro schema parsed once: decode, encode, and the record as plain Python values.
+#[pyclass(frozen)]
+struct Codec {
+    schema: Schema,
+}
+
+#[pymethods]
+impl Codec {
+    #[new]
+    fn new(schema_json: &str) -> PyResult<Self> {
+        Ok(Codec { schema: Schema::parse(schema_json).map_err(value_error)? })
+    }
+
+    /// The record decoded and encoded again (the same bytes for any valid record: the encoding is canonical).
+    fn roundtrip<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let v = self.schema.decode(data).map_err(value_error)?;
+        let mut out = Vec::with_capacity(data.len());
+        self.schema.encode(&v, &mut out).map_err(value_error)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The record as fastavro reads it from the same schema without logical types: dicts, lists, enum symbols,
+    /// a union's value, ints, floats, str and bytes.
+    fn to_python<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.schema.decode(data).map_err(value_error)?;
+        to_py(py, &self.schema, self.schema.root, &v)
+    }
+}
+
+fn to_py<'py>(py: Python<'py>, s: &Schema, at: usize, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match (&s.nodes[at], v) {
+        (_, Value::Null) => py.None().into_bound(py),
+        (_, Value::Boolean(b)) => b.into_pyobject(py)?.to_owned().into_any(),
+        (_, Value::Int(i)) => i.into_pyobject(py)?.into_any(),
+        (_, Value::Long(i)) => i.into_pyobject(py)?.into_any(),
+        (_, Value::Float(x)) => (*x as f64).into_pyobject(py)?.into_any(),
+        (_, Value::Double(x)) => x.into_pyobject(py)?.into_any(),
+        (_, Value::Bytes(b)) | (_, Value::Fixed(b)) => PyBytes::new(py, b).into_any(),
+        (_, Value::String(t)) => t.into_pyobject(py)?.into_any(),
+        (Node::Record { fields, .. }, Value::Record(vs)) => {
+            let d = PyDict::new(py);
+            for ((name, f), x) in fields.iter().zip(vs) {
+                d.set_item(name, to_py(py, s, *f, x)?)?;
+            }
+            d.into_any()
+        }
+        (Node::Enum { symbols, .. }, Value::Enum(i)) => symbols[*i as usize].clone().into_pyobject(py)?.into_any(),
+        (Node::Array(items), Value::Array(xs)) => {
+            let l = PyList::empty(py);
+            for x in xs {
+                l.append(to_py(py, s, *items, x)?)?;
+            }
+            l.into_any()
+        }
+        (Node::Map(values), Value::Map(xs)) => {
+            let d = PyDict::new(py);
+            for (k, x) in xs {
+                d.set_item(k, to_py(py, s, *values, x)?)?;
+            }
+            d.into_any()
+        }
+        (Node::Union(branches), Value::Union(i, x)) => to_py(py, s, branches[*i as usize], x)?,
+        (node, value) => return Err(value_error(format!("value {value:?} does not fit {node:?}"))),
+    })
+}
+
+/// `release.transforms.snap_down`; the name of the exception Python raises (ValueError, OverflowError) otherwise.
+#[pyfunction]
+fn snap_down(value: f64, grid_deg: f64) -> PyResult<f64> {
+    transforms::snap_down(value, grid_deg).map_err(PyValueError::new_err)
+}
+
+/// A raw timestamp's bucket start (`make_bucket` on an int): ``value - value % step``.
+#[pyfunction]
+fn bucket(value: i64, step: i64) -> PyResult<i64> {
+    if step <= 0 {
+        return Err(PyValueError::new_err("step must be positive"));
+    }
+    transforms::bucket(value, step).map_err(PyValueError::new_err)
+}
+
+/// `make_pseudonymise(key)(value)`.
+#[pyfunction]
+fn pseudonymise(key: &[u8], value: &str) -> String {
+    transforms::pseudonymise(key, value)
+}
+
+#[pymodule]
+fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Codec>()?;
+    m.add_function(wrap_pyfunction!(snap_down, m)?)?;
+    m.add_function(wrap_pyfunction!(bucket, m)?)?;
+    m.add_function(wrap_pyfunction!(pseudonymise, m)?)?;
+    Ok(())
+}
