@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import schemas
 from release.checks import PolicyChecks
-from release.conditions import compile_condition
+from release.conditions import CondNode, check_of, condition_node
 from release.derived import derive_schema
 from release.describe import describe_rule
 from release.envelope import envelope_plan
@@ -134,6 +134,7 @@ class _RuleDraft:
     id: str
     plan: RecordPlan
     checks: tuple[Check, ...]
+    conditions: tuple[CondNode, ...]
     texts: tuple[str, ...]
     needs_key: bool
     description: dict[str, Any]
@@ -256,7 +257,8 @@ class _Compiler:
         for d in drafts:
             project: Callable | None = (None if (d.needs_key and self.pseudo is None)
                                         else projector(d.plan, union, self.pseudo))
-            compiled.append(CompiledRule(d.id, d.checks, d.texts, project, release_reason(source, d.id, d.texts)))
+            compiled.append(CompiledRule(d.id, d.checks, d.texts, project, release_reason(source, d.id, d.texts),
+                                         d.conditions, d.plan, union))
             self.descriptions.append(d.description)
         self.plans[source] = TypePlan(source, tuple(compiled))
         self.facts[source] = tuple(d.facts for d in drafts)
@@ -272,7 +274,7 @@ class _Compiler:
                    if checks.condition(tree, condition, rloc + ("when", index))]
         if len(checks.problems) > before:
             return None
-        compiled = [compile_condition(tree, condition, self.spec.sets) for condition in fitting]
+        compiled = [condition_node(tree, condition, self.spec.sets) for condition in fitting]
         texts = tuple(text for _, text in compiled)
         plan, effective = plan_projection(tree, named)
         if not any(name != "label" for name in plan.children):
@@ -287,7 +289,8 @@ class _Compiler:
         return _RuleDraft(
             id=rule.id,
             plan=plan,
-            checks=tuple(check for check, _ in compiled),
+            checks=tuple(check_of(node) for node, _ in compiled),
+            conditions=tuple(node for node, _ in compiled),
             texts=texts,
             needs_key=any(a.kind == "pseudonymise" for a, _ in named.values()),
             description=description,

@@ -83,6 +83,12 @@ class CompiledRule:
     condition_texts: tuple[str, ...]
     project: Projector | None          # None: needs a pseudonymisation key that is not loaded
     release_reason: str
+    #: The same as data, for the compiled core: the conditions (:class:`release.conditions.CondNode`, the checks
+    #: are made from them), the rule's projection plan and the type's union of plans
+    #: (:class:`release.projection.RecordPlan`, :class:`release.projection.UnionNode`) its projector is made from.
+    conditions: tuple[Any, ...] = ()
+    plan: Any = None
+    union: Any = None
 
 
 @dataclass(frozen=True, slots=True)
