@@ -5,6 +5,7 @@
 //! release transforms ([`transforms`]: coarsen's snap, bucket, pseudonymise).
 
 pub mod avro;
+pub mod program;
 pub mod transforms;
 
 use pyo3::exceptions::PyValueError;
@@ -18,7 +19,7 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 }
 
 /// An Avro schema parsed once: decode, encode, and the record as plain Python values.
-#[pyclass(frozen)]
+#[pyclass(frozen, module = "liaison_compiled")]
 struct Codec {
     schema: Schema,
 }
@@ -83,6 +84,50 @@ fn to_py<'py>(py: Python<'py>, s: &Schema, at: usize, v: &Value) -> PyResult<Bou
     })
 }
 
+/// One recipient's decision for one source (`release/program.py`'s program), on the record's Avro bytes.
+#[pyclass(frozen, module = "liaison_compiled")]
+struct Decider {
+    program: program::Program,
+}
+
+#[pymethods]
+impl Decider {
+    #[new]
+    #[pyo3(signature = (program_json, input_schema_json, output_schema_json=None, key=None))]
+    fn new(program_json: &str, input_schema_json: &str, output_schema_json: Option<&str>, key: Option<Vec<u8>>) -> PyResult<Self> {
+        let input = Schema::parse(input_schema_json).map_err(value_error)?;
+        let output = match output_schema_json {
+            Some(text) => Some(Schema::parse(text).map_err(value_error)?),
+            None => None,
+        };
+        Ok(Decider { program: program::Program::new(program_json, input, output, key).map_err(value_error)? })
+    }
+
+    /// (decision, rule, reason, released bytes or None) for the record ``data`` (unframed Avro of the input schema);
+    /// ``paused``: category -> reason of the recipient's reciprocity pauses. A record that does not decode, or a
+    /// release that does not encode with the derived schema, raises ValueError.
+    #[pyo3(signature = (data, paused=None))]
+    fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
+                   -> PyResult<(&'static str, String, String, Option<Bound<'py, PyBytes>>)> {
+        let record = self.program_input().decode(data).map_err(value_error)?;
+        let reason: Option<String> = match paused {
+            Some(d) => match d.get_item(self.program.category())? {
+                Some(r) => Some(r.extract()?),
+                None => None,
+            },
+            None => None,
+        };
+        let d = self.program.decide(&record, reason.as_deref()).map_err(|e| value_error(format!("encode: {e}")))?;
+        Ok((d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b))))
+    }
+}
+
+impl Decider {
+    fn program_input(&self) -> &Schema {
+        self.program.input()
+    }
+}
+
 /// `release.transforms.snap_down`; the name of the exception Python raises (ValueError, OverflowError) otherwise.
 #[pyfunction]
 fn snap_down(value: f64, grid_deg: f64) -> PyResult<f64> {
@@ -107,6 +152,7 @@ fn pseudonymise(key: &[u8], value: &str) -> String {
 #[pymodule]
 fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
+    m.add_class::<Decider>()?;
     m.add_function(wrap_pyfunction!(snap_down, m)?)?;
     m.add_function(wrap_pyfunction!(bucket, m)?)?;
     m.add_function(wrap_pyfunction!(pseudonymise, m)?)?;
