@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import schemas
 from release.conditions import CondNode
 from release.decision import LEVELS
 from release.model import DEFAULT_DENY, KEY_MISSING, CompiledPolicy
@@ -57,13 +58,15 @@ def program_of(policy: CompiledPolicy, source: str, schema: dict) -> dict[str, A
     out["no_match"] = f"{source}: no rule matched"
     out["default_deny"] = DEFAULT_DENY
     rules = []
-    for rule in plan.rules:
+    facts = policy.facts.types[source] if policy.facts is not None else ()
+    for i, rule in enumerate(plan.rules):
         rules.append({
             "id": rule.id,
             "reason": rule.release_reason,
             "conditions": [_condition(tree, c) for c in rule.conditions],
             "project": None if rule.project is None else _projection(rule.plan, rule.union),
             "key_missing": policy.withhold_key_missing(source, rule.id).reason if rule.project is None else None,
+            "envelope": _envelope(source, rule.union, facts[i]),
         })
     out["rules"] = rules
     out["key_missing_rule"] = KEY_MISSING
@@ -91,6 +94,33 @@ def _condition(tree: SchemaNode, c: CondNode) -> dict[str, Any]:
         names = list(node.children)
         out["box"] = list(c.box)
         out["latlon"] = [names.index("lat"), names.index("lon")]
+    return out
+
+
+def _envelope(source: str, union: UnionNode, facts) -> dict[str, Any]:
+    """Where the envelope's facts are in the released view (:mod:`release.envelope`), by field index in the
+    derived schema: the key field, ``label.message_id``, the record timestamp and the bucketed times."""
+    type_name = source.rpartition("/")[2]
+    out: dict[str, Any] = {"key": _view_path(union, schemas.key_field(type_name)),
+                           "message_id": _view_path(union, "label.message_id"), "timestamp": None, "buckets": []}
+    if facts.timestamp is not None:
+        logical = facts.released[facts.timestamp].node.logical
+        out["timestamp"] = {"path": _view_path(union, facts.timestamp), "micros": logical == "timestamp-micros"}
+    for r in facts.bucketed():
+        out["buckets"].append({"path": _view_path(union, r.path), "size": int(r.precision) * 1000,
+                               "micros": r.node.logical == "timestamp-micros"})
+    return out
+
+
+def _view_path(union: UnionNode, path: str) -> list[int] | None:
+    """Field indices of dotted ``path`` in the view (None when the view has no such field)."""
+    out, node = [], union
+    for part in path.split("."):
+        names = list(node.children)
+        if part not in names:
+            return None
+        out.append(names.index(part))
+        node = node.children[part]
     return out
 
 

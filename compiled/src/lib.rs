@@ -84,6 +84,9 @@ fn to_py<'py>(py: Python<'py>, s: &Schema, at: usize, v: &Value) -> PyResult<Bou
     })
 }
 
+/// A release's envelope: (key, label.message_id, timestamp ms, due ms).
+type Envelope = (Option<String>, Option<String>, Option<i64>, Option<i64>);
+
 /// One recipient's decision for one source (`release/program.py`'s program), on the record's Avro bytes.
 #[pyclass(frozen, module = "liaison_compiled")]
 struct Decider {
@@ -103,12 +106,13 @@ impl Decider {
         Ok(Decider { program: program::Program::new(program_json, input, output, key).map_err(value_error)? })
     }
 
-    /// (decision, rule, reason, released bytes or None) for the record ``data`` (unframed Avro of the input schema);
+    /// (decision, rule, reason, released bytes or None, envelope or None) for the record ``data`` (unframed Avro of the input schema);
     /// ``paused``: category -> reason of the recipient's reciprocity pauses. A record that does not decode, or a
     /// release that does not encode with the derived schema, raises ValueError.
     #[pyo3(signature = (data, paused=None))]
+    #[allow(clippy::type_complexity)]
     fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
-                   -> PyResult<(&'static str, String, String, Option<Bound<'py, PyBytes>>)> {
+                   -> PyResult<(&'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)> {
         let record = self.program_input().decode(data).map_err(value_error)?;
         let reason: Option<String> = match paused {
             Some(d) => match d.get_item(self.program.category())? {
@@ -118,7 +122,8 @@ impl Decider {
             None => None,
         };
         let d = self.program.decide(&record, reason.as_deref()).map_err(|e| value_error(format!("encode: {e}")))?;
-        Ok((d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b))))
+        let env = d.envelope.map(|e| (e.key, e.message_id, e.timestamp_ms, e.due_ms));
+        Ok((d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b)), env))
     }
 }
 

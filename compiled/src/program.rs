@@ -21,6 +21,26 @@ pub struct Decided {
     pub rule: String,
     pub reason: String,
     pub released: Option<Vec<u8>>,
+    /// Of a release: its envelope (`release.envelope`): the key, the released label.message_id (the header), the
+    /// record timestamp and the end of its latest bucket.
+    pub envelope: Option<EnvelopeOut>,
+}
+
+#[derive(Debug, Default)]
+pub struct EnvelopeOut {
+    pub key: Option<String>,
+    pub message_id: Option<String>,
+    pub timestamp_ms: Option<i64>,
+    pub due_ms: Option<i64>,
+}
+
+type Path = Option<Vec<usize>>;
+
+struct Envelope {
+    key: Path,
+    message_id: Path,
+    timestamp: Option<(Path, bool)>,
+    buckets: Vec<(Path, i64, bool)>,
 }
 
 enum Cond {
@@ -54,6 +74,7 @@ struct Rule {
     conditions: Vec<Cond>,
     project: Option<Projection>,
     key_missing: Option<String>,
+    envelope: Envelope,
 }
 
 pub struct Program {
@@ -126,6 +147,27 @@ fn cond(j: &Json) -> Result<Cond, String> {
     Ok(Cond::Leaf { op: leaf, steps, fail: s(j, "fail")? })
 }
 
+fn path_of(j: Option<&Json>) -> Path {
+    j.and_then(Json::as_array).map(|xs| xs.iter().filter_map(|x| x.as_u64().map(|v| v as usize)).collect())
+}
+
+fn envelope_of(j: Option<&Json>) -> Envelope {
+    let get = |k: &str| j.and_then(|e| e.get(k));
+    Envelope {
+        key: path_of(get("key")),
+        message_id: path_of(get("message_id")),
+        timestamp: get("timestamp").filter(|t| !t.is_null()).map(|t| (path_of(t.get("path")), b(t, "micros"))),
+        buckets: get("buckets")
+            .and_then(Json::as_array)
+            .map(|bs| {
+                bs.iter()
+                    .map(|x| (path_of(x.get("path")), x.get("size").and_then(Json::as_i64).unwrap_or(0), b(x, "micros")))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 fn projection(j: &Json) -> Result<Projection, String> {
     let mut out = Vec::new();
     for f in arr(j, "fields")? {
@@ -177,6 +219,7 @@ impl Program {
                             Some(p) => Some(projection(p)?),
                         },
                         key_missing: r.get("key_missing").and_then(Json::as_str).map(str::to_string),
+                        envelope: envelope_of(r.get("envelope")),
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?,
@@ -208,7 +251,7 @@ impl Program {
     }
 
     fn withhold(&self, rule: &str, reason: String) -> Decided {
-        Decided { decision: WITHHOLD, rule: rule.to_string(), reason, released: None }
+        Decided { decision: WITHHOLD, rule: rule.to_string(), reason, released: None, envelope: None }
     }
 
     /// The decision on one decoded record; `paused`: the reason of a pause of this source's category, if any.
@@ -276,6 +319,7 @@ impl Program {
                         rule: rule.id.clone(),
                         reason: rule.reason.clone(),
                         released: Some(bytes),
+                        envelope: Some(envelope(&rule.envelope, &view)),
                     });
                 }
                 Some(f) => fails.push(f),
@@ -373,6 +417,74 @@ fn fault_of(e: String) -> Fault {
         "OverflowError" => "OverflowError",
         _ => "ValueError",
     }
+}
+
+// ------------------------------------------------------------------------------------------ envelope
+
+/// Every value at a path of the view, through lists, nulls skipped (`release.envelope._reader`).
+fn reach<'a>(view: &'a Dyn, path: &[usize]) -> Vec<&'a Dyn> {
+    let mut values = vec![view];
+    for idx in path {
+        let mut next = Vec::new();
+        for v in values {
+            if let Dyn::Rec(fs) = v {
+                match fs.get(*idx) {
+                    Some(Dyn::List(xs)) => next.extend(xs.iter()),
+                    Some(Dyn::Null) | None => {}
+                    Some(x) => next.push(x),
+                }
+            }
+        }
+        values = next;
+    }
+    values
+}
+
+/// The value at a path of records only (`released_key`'s walk: a list on the way gives nothing).
+fn at_path<'a>(view: &'a Dyn, path: &[usize]) -> Option<&'a Dyn> {
+    let mut v = view;
+    for idx in path {
+        match v {
+            Dyn::Rec(fs) => v = fs.get(*idx)?,
+            _ => return None,
+        }
+    }
+    Some(v)
+}
+
+fn millis(values: Vec<&Dyn>, micros: bool) -> Vec<i64> {
+    values
+        .into_iter()
+        .filter_map(|v| match v {
+            Dyn::Long(t) => Some(if micros { t.div_euclid(1000) } else { *t }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn envelope(e: &Envelope, view: &Dyn) -> EnvelopeOut {
+    let message_id = e.message_id.as_deref().and_then(|p| at_path(view, p)).and_then(|v| match v {
+        Dyn::Str(t) => Some(t.clone()),
+        Dyn::Long(i) => Some(i.to_string()),
+        _ => None,
+    });
+    let key = match e.key.as_deref().and_then(|p| at_path(view, p)) {
+        Some(Dyn::Str(t)) if !t.is_empty() => Some(t.clone()),
+        _ => message_id.clone().filter(|m| !m.is_empty()),
+    };
+    let timestamp_ms = e
+        .timestamp
+        .as_ref()
+        .and_then(|(p, micros)| p.as_deref().map(|p| millis(reach(view, p), *micros)))
+        .and_then(|ts| ts.into_iter().min());
+    let ends: Vec<i64> = e
+        .buckets
+        .iter()
+        .flat_map(|(p, size, micros)| {
+            p.as_deref().map(|p| millis(reach(view, p), *micros)).unwrap_or_default().into_iter().map(move |t| t + size)
+        })
+        .collect();
+    EnvelopeOut { key, message_id, timestamp_ms, due_ms: ends.into_iter().max() }
 }
 
 // ------------------------------------------------------------------------------------------ values

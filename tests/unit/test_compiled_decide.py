@@ -3,7 +3,7 @@
 shipped policies (partners and components) and every message type of ours, the same decision, rule, reason and
 released bytes, on the simulator's stream with sentinels and on generated records (every enum symbol, edge values:
 grid lines, bucket edges, negative coordinates, empty and huge strings, unicode), with and without a reciprocity
-pause."""
+pause; and the same envelope (key, headers, record timestamp, due time) for every release."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import liaison_compiled as lc
 import schemas
 from consumers.ingress.registry import plain_uuids
-from release import decide
+from release import decide, envelope
 from release.exchange import origin_schemas
 from release.program import NotCompilable, program_of
 from schemas.agreement import CATEGORY_OF
@@ -69,11 +69,23 @@ def compare(world, source: str, data: bytes, paused: bool = False) -> list[tuple
             continue
         category = CATEGORY_OF[source.rpartition("/")[2]]
         pauses = {category: f"reciprocity: {category} paused for test"} if paused else None
-        ref = decide(source, record, env.policies[code], pauses)
+        policy = env.policies[code]
+        ref = decide(source, record, policy, pauses)
         want = None if ref.released is None else _write(refs[(code, s)], ref.released)
         got = decider.decide(data, pauses)
-        assert got == (ref.decision, ref.rule, ref.reason, want), (code, source, got[:3], ref)
-        out.append((code, ref.decision, ref.rule))
+        assert got[:4] == (ref.decision, ref.rule, ref.reason, want), (code, source, got[:3], ref)
+        if ref.released is None:
+            assert got[4] is None
+        else:
+            e = envelope(source, ref, policy)
+            key, message_id, timestamp_ms, due_ms = got[4]
+            headers = [("liaison.policy.version", policy.version.encode())]
+            if message_id is not None:
+                headers.append(("message_id", message_id.encode()))
+            headers.append(("type", source.rpartition("/")[2].encode()))
+            assert (None if key is None else key.encode(), headers, timestamp_ms, due_ms) == \
+                (e.key, e.headers, e.timestamp_ms, e.due_ms), (code, source)
+        out.append((code, ref.decision, ref.rule, got[4] is not None and got[4][3] is not None))
     return out
 
 
@@ -115,14 +127,15 @@ def test_the_simulators_stream_gets_the_same_decisions_rules_reasons_and_bytes(w
     rnd = random.Random(5)
     for model in simulated(60.0, seed=23):
         name = type(model).__name__
-        for code, decision, rule in compare(world, name, _write(writers[name], to_avro(model)),
-                                            paused=rnd.random() < 0.1):
-            seen.add((code, decision, rule))
-    decisions = {d for _c, d, _r in seen}
-    rules = {r for _c, _d, r in seen}
+        for code, decision, rule, due in compare(world, name, _write(writers[name], to_avro(model)),
+                                                 paused=rnd.random() < 0.1):
+            seen.add((code, decision, rule, due))
+    decisions = {d for _c, d, _r, _due in seen}
+    rules = {r for _c, _d, r, _due in seen}
+    assert any(due for *_x, due in seen)          # bucketed releases: a due time, compared too
     assert decisions == {"RELEASE", "WITHHOLD"}
     assert {"label-ceiling", "label-releasability", "default-deny", "reciprocity-pause"} <= rules
-    assert len({c for c, d, _r in seen if d == "RELEASE"}) >= 5   # every recipient released something
+    assert len({c for c, d, _r, _due in seen if d == "RELEASE"}) >= 5   # every recipient released something
 
 
 # ------------------------------------------------------------------------------------------ generated
