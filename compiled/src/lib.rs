@@ -114,13 +114,7 @@ impl Decider {
     fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
                    -> PyResult<(&'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)> {
         let record = self.program_input().decode(data).map_err(value_error)?;
-        let reason: Option<String> = match paused {
-            Some(d) => match d.get_item(self.program.category())? {
-                Some(r) => Some(r.extract()?),
-                None => None,
-            },
-            None => None,
-        };
+        let reason = paused_reason(paused.as_ref(), self.program.category())?;
         let d = self.program.decide(&record, reason.as_deref()).map_err(|e| value_error(format!("encode: {e}")))?;
         let env = d.envelope.map(|e| (e.key, e.message_id, e.timestamp_ms, e.due_ms));
         Ok((d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b)), env))
@@ -130,6 +124,65 @@ impl Decider {
 impl Decider {
     fn program_input(&self) -> &Schema {
         self.program.input()
+    }
+}
+
+fn paused_reason(paused: Option<&Bound<'_, PyDict>>, category: &str) -> PyResult<Option<String>> {
+    match paused {
+        Some(d) => match d.get_item(category)? {
+            Some(r) => Ok(Some(r.extract()?)),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Every recipient's decision for one source, the record decoded once: `Router(input_schema_json, [(recipient,
+/// program_json, derived_schema_json or None, key or None), ...])`.
+#[pyclass(frozen, module = "liaison_compiled")]
+struct Router {
+    input: Schema,
+    programs: Vec<(String, program::Program)>,
+}
+
+#[pymethods]
+impl Router {
+    #[new]
+    fn new(input_schema_json: &str, recipients: Vec<(String, String, Option<String>, Option<Vec<u8>>)>) -> PyResult<Self> {
+        let input = Schema::parse(input_schema_json).map_err(value_error)?;
+        let mut programs = Vec::with_capacity(recipients.len());
+        for (name, program_json, derived, key) in recipients {
+            let output = match derived {
+                Some(text) => Some(Schema::parse(&text).map_err(value_error)?),
+                None => None,
+            };
+            let p = program::Program::new(&program_json, input.clone(), output, key)
+                .map_err(|e| value_error(format!("{name}: {e}")))?;
+            programs.push((name, p));
+        }
+        Ok(Router { input, programs })
+    }
+
+    /// [(recipient, decision, rule, reason, released bytes or None, envelope or None)] in the recipients' order;
+    /// ``paused``: recipient -> {category: reason}. A record that does not decode raises ValueError; a release
+    /// that does not encode is ValueError naming the recipient.
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (data, paused=None))]
+    fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
+                   -> PyResult<Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>> {
+        let record = self.input.decode(data).map_err(value_error)?;
+        let mut out = Vec::with_capacity(self.programs.len());
+        for (name, p) in &self.programs {
+            let mine = match &paused {
+                Some(d) => d.get_item(name)?.map(|x| x.cast_into::<PyDict>()).transpose().map_err(|e| value_error(e.to_string()))?,
+                None => None,
+            };
+            let reason = paused_reason(mine.as_ref(), p.category())?;
+            let d = p.decide(&record, reason.as_deref()).map_err(|e| value_error(format!("{name}: encode: {e}")))?;
+            let env = d.envelope.map(|e| (e.key, e.message_id, e.timestamp_ms, e.due_ms));
+            out.push((name.clone(), d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b)), env));
+        }
+        Ok(out)
     }
 }
 
@@ -158,6 +211,7 @@ fn pseudonymise(key: &[u8], value: &str) -> String {
 fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
     m.add_class::<Decider>()?;
+    m.add_class::<Router>()?;
     m.add_function(wrap_pyfunction!(snap_down, m)?)?;
     m.add_function(wrap_pyfunction!(bucket, m)?)?;
     m.add_function(wrap_pyfunction!(pseudonymise, m)?)?;

@@ -35,8 +35,7 @@ _EPOCH_DAY = datetime.date(1970, 1, 1)
 def world(tmp_path_factory):
     env = make_env(tmp_path_factory.mktemp("secrets"))
     deciders, refs, refused = {}, {}, []
-    inputs = {t: schemas.load_schema(t) for t in schemas.MESSAGE_TYPES}
-    inputs.update(origin_schemas(env.policies.values()))      # "RUS/AirTrack": what the ingress guard accepted
+    inputs = _inputs(env)
     for code, policy in sorted(env.policies.items()):
         key = env.secrets.get(code) if policy.pseudonymises else None
         for source, schema in inputs.items():
@@ -217,3 +216,39 @@ def _plain_ts(schema):
     if isinstance(schema, list):
         return [_plain_ts(s) for s in schema]
     return schema
+
+
+def test_the_router_decodes_once_and_decides_as_each_recipients_decider(world):
+    env, deciders, writers = world[0], world[1], world[4]
+    codes = sorted(env.policies)
+    routers = {}
+    inputs = _inputs(env)
+    for source in writers:
+        items = []
+        for code in codes:
+            policy = env.policies[code]
+            derived = policy.derived_schema(source) if source in policy.plans else None
+            items.append((code, json.dumps(program_of(policy, source, inputs[source])),
+                          None if derived is None else json.dumps(derived),
+                          env.secrets.get(code) if policy.pseudonymises else None))
+        routers[source] = lc.Router(json.dumps(inputs[source]), items)
+    rnd = random.Random(2)
+    n = 0
+    for model in simulated(10.0, seed=7):
+        name = type(model).__name__
+        data = _write(writers[name], to_avro(model))
+        category = CATEGORY_OF[name]
+        paused = {c: {category: "paused for test"} for c in codes if rnd.random() < 0.2}
+        got = routers[name].decide(data, paused)
+        assert got == [(c, *deciders[(c, name)].decide(data, paused.get(c))) for c in codes]
+        n += 1
+    assert n > 1000
+    with pytest.raises(ValueError, match="truncated"):
+        routers["AirTrack"].decide(b"\x04")
+
+
+def _inputs(env) -> dict[str, dict]:
+    """Every source's input schema: our types, and "RUS/AirTrack" ...: what the ingress guard accepted."""
+    out = {t: schemas.load_schema(t) for t in schemas.MESSAGE_TYPES}
+    out.update(origin_schemas(env.policies.values()))
+    return out
