@@ -7,6 +7,7 @@
 pub mod avro;
 pub mod program;
 pub mod transforms;
+pub mod validate;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -143,12 +144,45 @@ fn paused_reason(paused: Option<&Bound<'_, PyDict>>, category: &str) -> PyResult
 struct Router {
     input: Schema,
     programs: Vec<(String, program::Program)>,
+    validator: Option<validate::Validator>,
+}
+
+/// Days since the epoch, today (UTC): what a date of birth must not be after.
+fn today() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    secs.div_euclid(86_400)
+}
+
+/// Does a record pass the models' validation (`schemas/models/rules.py`'s rules)?
+#[pyclass(frozen, module = "liaison_compiled")]
+struct Validator {
+    schema: Schema,
+    validator: validate::Validator,
+}
+
+#[pymethods]
+impl Validator {
+    #[new]
+    fn new(schema_json: &str, rules_json: &str) -> PyResult<Self> {
+        Ok(Validator {
+            schema: Schema::parse(schema_json).map_err(value_error)?,
+            validator: validate::Validator::new(rules_json).map_err(value_error)?,
+        })
+    }
+
+    /// True when the record (unframed Avro) passes; a record that does not decode raises ValueError.
+    fn valid(&self, data: &[u8]) -> PyResult<bool> {
+        let v = self.schema.decode(data).map_err(value_error)?;
+        Ok(self.validator.valid(&self.schema, &v, today()))
+    }
 }
 
 #[pymethods]
 impl Router {
     #[new]
-    fn new(input_schema_json: &str, recipients: Vec<(String, String, Option<String>, Option<Vec<u8>>)>) -> PyResult<Self> {
+    #[pyo3(signature = (input_schema_json, recipients, validation=None))]
+    fn new(input_schema_json: &str, recipients: Vec<(String, String, Option<String>, Option<Vec<u8>>)>,
+           validation: Option<&str>) -> PyResult<Self> {
         let input = Schema::parse(input_schema_json).map_err(value_error)?;
         let mut programs = Vec::with_capacity(recipients.len());
         for (name, program_json, derived, key) in recipients {
@@ -160,17 +194,27 @@ impl Router {
                 .map_err(|e| value_error(format!("{name}: {e}")))?;
             programs.push((name, p));
         }
-        Ok(Router { input, programs })
+        let validator = match validation {
+            Some(rules) => Some(validate::Validator::new(rules).map_err(value_error)?),
+            None => None,
+        };
+        Ok(Router { input, programs, validator })
     }
 
-    /// [(recipient, decision, rule, reason, released bytes or None, envelope or None)] in the recipients' order;
+    /// [(recipient, decision, rule, reason, released bytes or None, envelope or None)] in the recipients' order,
+    /// or None when the record fails the models' validation (given ``validation``: the reference writes why);
     /// ``paused``: recipient -> {category: reason}. A record that does not decode raises ValueError; a release
     /// that does not encode is ValueError naming the recipient.
     #[allow(clippy::type_complexity)]
     #[pyo3(signature = (data, paused=None))]
     fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
-                   -> PyResult<Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>> {
+                   -> PyResult<Option<Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>>> {
         let record = self.input.decode(data).map_err(value_error)?;
+        if let Some(v) = &self.validator {
+            if !v.valid(&self.input, &record, today()) {
+                return Ok(None);
+            }
+        }
         let mut out = Vec::with_capacity(self.programs.len());
         for (name, p) in &self.programs {
             let mine = match &paused {
@@ -182,7 +226,7 @@ impl Router {
             let env = d.envelope.map(|e| (e.key, e.message_id, e.timestamp_ms, e.due_ms));
             out.push((name.clone(), d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b)), env));
         }
-        Ok(out)
+        Ok(Some(out))
     }
 }
 
@@ -212,6 +256,7 @@ fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
     m.add_class::<Decider>()?;
     m.add_class::<Router>()?;
+    m.add_class::<Validator>()?;
     m.add_function(wrap_pyfunction!(snap_down, m)?)?;
     m.add_function(wrap_pyfunction!(bucket, m)?)?;
     m.add_function(wrap_pyfunction!(pseudonymise, m)?)?;

@@ -505,7 +505,7 @@ pub enum Dyn {
 }
 
 /// Through any union to the value it holds (and its schema node).
-fn unwrap<'a>(s: &Schema, mut at: usize, mut v: &'a Value) -> (usize, &'a Value) {
+pub(crate) fn unwrap<'a>(s: &Schema, mut at: usize, mut v: &'a Value) -> (usize, &'a Value) {
     while let (Node::Union(bs), Value::Union(i, inner)) = (&s.nodes[at], v) {
         at = bs[*i as usize];
         v = inner;
@@ -514,7 +514,7 @@ fn unwrap<'a>(s: &Schema, mut at: usize, mut v: &'a Value) -> (usize, &'a Value)
 }
 
 /// Field `idx` of a record value (through unions), None when the record or the field is null.
-fn field<'a>(s: &Schema, at: usize, v: &'a Value, idx: usize) -> Option<(usize, &'a Value)> {
+pub(crate) fn field<'a>(s: &Schema, at: usize, v: &'a Value, idx: usize) -> Option<(usize, &'a Value)> {
     let (at, v) = unwrap(s, at, v);
     match (&s.nodes[at], v) {
         (Node::Record { fields, .. }, Value::Record(vs)) => {
@@ -552,7 +552,7 @@ fn to_dyn(s: &Schema, at: usize, v: &Value) -> Dyn {
     }
 }
 
-fn number(v: &Value) -> Option<f64> {
+pub(crate) fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Double(x) => Some(*x),
         Value::Float(x) => Some(*x as f64),
@@ -661,7 +661,7 @@ fn multi<'a>(s: &Schema, root: usize, rec: &'a Value, steps: &[(usize, bool)]) -
     Ok(current.into_iter().map(|(at, v)| unwrap(s, at, v)).collect())
 }
 
-fn text(s: &Schema, at: usize, v: &Value) -> Option<String> {
+pub(crate) fn text(s: &Schema, at: usize, v: &Value) -> Option<String> {
     match (&s.nodes[at], v) {
         (_, Value::String(t)) => Some(t.clone()),
         (Node::Enum { symbols, .. }, Value::Enum(i)) => Some(symbols[*i as usize].clone()),
