@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: Seconds a server may take to become healthy.
     start_timeout: float = 90.0
+    #: How the forwarder decides: the compiled core (compiled/, the reference for what it does not take) or the
+    #: Python reference (release.decide) for every record.
+    forwarder_engine: Literal["compiled", "reference"] = "compiled"
 
     # --- client security (see `security()`): empty means "as the running local servers say" ---------------
     #: Which principal (SASL user) a client authenticates as when no caller chooses one: `admin` for tooling.

@@ -201,6 +201,17 @@ impl Router {
         Ok(Router { input, programs, validator })
     }
 
+    /// (the record's label.message_id, :meth:`decide`'s rows), or None when the record fails validation or has no
+    /// message id as text: the forwarder's compiled path (anything else is the reference's to do).
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (data, paused=None))]
+    fn route<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
+                  -> PyResult<Option<(String, Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>)>> {
+        let record = self.input.decode(data).map_err(value_error)?;
+        let Some(message_id) = message_id(&self.input, &record) else { return Ok(None) };
+        Ok(self.rows(py, &record, paused)?.map(|rows| (message_id, rows)))
+    }
+
     /// [(recipient, decision, rule, reason, released bytes or None, envelope or None)] in the recipients' order,
     /// or None when the record fails the models' validation (given ``validation``: the reference writes why);
     /// ``paused``: recipient -> {category: reason}. A record that does not decode raises ValueError; a release
@@ -210,8 +221,29 @@ impl Router {
     fn decide<'py>(&self, py: Python<'py>, data: &[u8], paused: Option<Bound<'py, PyDict>>)
                    -> PyResult<Option<Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>>> {
         let record = self.input.decode(data).map_err(value_error)?;
+        self.rows(py, &record, paused)
+    }
+}
+
+fn message_id(s: &Schema, record: &Value) -> Option<String> {
+    let Node::Record { fields, .. } = &s.nodes[s.root] else { return None };
+    let (_, label_at) = fields.first()?;
+    let Value::Record(vs) = record else { return None };
+    let (at, label) = program::unwrap(s, *label_at, vs.first()?);
+    let (Node::Record { fields, .. }, Value::Record(ls)) = (&s.nodes[at], label) else { return None };
+    let i = fields.iter().position(|(n, _)| n == "message_id")?;
+    match program::unwrap(s, fields[i].1, &ls[i]).1 {
+        Value::String(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+impl Router {
+    #[allow(clippy::type_complexity)]
+    fn rows<'py>(&self, py: Python<'py>, record: &Value, paused: Option<Bound<'py, PyDict>>)
+                 -> PyResult<Option<Vec<(String, &'static str, String, String, Option<Bound<'py, PyBytes>>, Option<Envelope>)>>> {
         if let Some(v) = &self.validator {
-            if !v.valid(&self.input, &record, today()) {
+            if !v.valid(&self.input, record, today()) {
                 return Ok(None);
             }
         }
@@ -222,7 +254,7 @@ impl Router {
                 None => None,
             };
             let reason = paused_reason(mine.as_ref(), p.category())?;
-            let d = p.decide(&record, reason.as_deref()).map_err(|e| value_error(format!("{name}: encode: {e}")))?;
+            let d = p.decide(record, reason.as_deref()).map_err(|e| value_error(format!("{name}: encode: {e}")))?;
             let env = d.envelope.map(|e| (e.key, e.message_id, e.timestamp_ms, e.due_ms));
             out.push((name.clone(), d.decision, d.rule, d.reason, d.released.map(|b| PyBytes::new(py, &b)), env));
         }

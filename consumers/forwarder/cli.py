@@ -28,6 +28,9 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
             max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
             duration: float = typer.Option(None, help="exit after this many seconds"),
             metrics_port: int = typer.Option(None, help="serve /metrics, /healthz and /readyz on this port"),
+            engine: str = typer.Option(None, help="compiled: the compiled core decides what it takes (the "
+                                       "reference the rest); reference: the Python engine decides every record "
+                                       "(default LIAISON_FORWARDER_ENGINE, else compiled)"),
             supervise_: bool = typer.Option(False, "--supervise", help="after a recoverable fault (a fenced static "
                                            "member, a fatal client error, brokers or registry away at start) build "
                                            "new clients with backoff instead of exiting")) -> None:
@@ -37,7 +40,8 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
 
     spec = Supervision(
         "forwarder", f"liaison-forwarder-{instance}" if instance else "liaison-forwarder",
-        build=lambda: Forwarder(policies_dir=policies, instance=instance, group_id=group, batch_size=batch_size),
+        build=lambda: Forwarder(policies_dir=policies, instance=instance, group_id=group, batch_size=batch_size,
+                                engine=engine),
         summary=lambda t: f"forwarded {t.records} record(s); dead-lettered {t.dead_lettered}", log=log,
         refused=(IncompatibleSchema, FileNotFoundError), reload=True,
         run_kwargs={"max_idle": max_idle, "duration": duration})

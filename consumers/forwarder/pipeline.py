@@ -2,7 +2,10 @@
 
 Read top to bottom; each step is one small unit with one interface:
 
-    InRecord   ->  decode once              InputDecoder.decode(topic, value) -> (type, record) | DecodeError
+    InRecord   ->  the compiled core        CompiledRoutes.route (consumers/forwarder/compiled.py): decode,
+                                            validate and every partner's decision, bytes and envelope at once,
+                                            for what the core takes; the rest goes on below (the reference)
+               ->  decode once              InputDecoder.decode(topic, value) -> (type, record) | DecodeError
                ->  for every partner:       decide(type, record, policy)      (release, pure)
                      released view          envelope(type, decision, policy): key, headers, timestamp, due
                        due by now_ms        OutRecord to liaison.partner.<code>.<domain>.<type>   (RELEASE)
@@ -40,10 +43,11 @@ from datetime import datetime, timezone
 from consumers.shell.codec import AuditEncoder, DecodeError, InputDecoder, RegistryUnavailable
 from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
 from consumers.shell.records import Headers, InRecord, OutRecord, Poison, PoisonSet
-from core.serde import Encoder
+from core.serde import Encoder, frame
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS,
                          PARTNER_PREFIX, recipient_topic)
 from release import CompiledPolicy, decide, envelope
+from release.envelope import Envelope
 
 __all__ = ["BatchResult", "BatchStats", "EncoderFactory", "Headers", "InRecord", "OutRecord", "PartnerPlan",
            "Pipeline", "Poison", "PoisonSet", "build_plans"]
@@ -195,12 +199,15 @@ class Pipeline:
     hold records of another group are skipped. Swap ``plans`` between batches to reload."""
 
     def __init__(self, decoder: InputDecoder, audit: AuditEncoder, plans: dict[str, PartnerPlan], forwarder: str,
-                 group: str | None = None):
+                 group: str | None = None, compiled=None):
         self.decoder = decoder
         self.audit = audit
         self.plans = plans
         self.forwarder = forwarder
         self.group = group
+        #: the compiled core's routes for ``plans`` (consumers.forwarder.compiled.CompiledRoutes), or None: the
+        #: reference decides every record
+        self.compiled = compiled
 
     def process(self, batch: Iterable[InRecord], now_ms: int, poison: PoisonSet | None = None,
                 paused: dict[str, dict[str, str]] | None = None) -> BatchResult:
@@ -209,6 +216,8 @@ class Pipeline:
         recipient -> category -> reason, the reciprocity pauses in force (from the ledger), for the whole batch."""
         result = BatchResult()
         partners = list(self.plans.items())  # one set of plans for the whole batch
+        # the compiled core, when it was built for these plans (a reload swaps both)
+        compiled = self.compiled if self.compiled is not None and self.compiled.plans is self.plans else None
         decode = self.decoder.decode
         offsets, stats, pauses = result.offsets, result.stats, result.pauses
         starts, coords, outputs = result._starts, result._coords, result.outputs
@@ -226,6 +235,12 @@ class Pipeline:
                 offsets[tp] = rec.offset + 1
                 stats.records += 1
                 self._dead_letter(rec, DecodeError(bad.stage, bad.error), partners, now_ms, result, bad.by_reference)
+                continue
+            routed = compiled.route(rec.topic, rec.value, paused) if compiled is not None else None
+            if routed is not None:
+                offsets[tp] = rec.offset + 1
+                stats.records += 1
+                self._release_compiled(rec, routed[0], routed[1], routed[2], partners, now_ms, result)
                 continue
             try:
                 type_name, record = decode(rec.topic, rec.value)
@@ -250,25 +265,48 @@ class Pipeline:
 
     def _release(self, rec: InRecord, type_name: str, record: dict, partners: list[tuple[str, PartnerPlan]],
                  now_ms: int, result: BatchResult, paused: dict[str, dict[str, str]] | None = None) -> None:
-        """Every partner's decision on one decoded record: its view (to the partner, or held) and its audit."""
-        message_id = str(record["label"]["message_id"])
-        mid = message_id.encode()
-        emit = result.outputs.append
-        start = len(result.outputs)
-        decided = []  # counted once every partner's outputs are made
-        audit = self.audit.encode
+        """Every partner's decision on one decoded record (the reference: release.decide), then :meth:`_emit`."""
+        decisions = []
         for code, plan in partners:
             d = decide(type_name, record, plan.policy, paused.get(code) if paused else None)
-            decision, rule, reason, out_topic, due, size = d.decision, d.rule, d.reason, None, None, None
+            value = env = None
             if d.released is not None:
                 env = envelope(type_name, d, plan.policy)
-                out_topic = plan.topics[type_name]
                 try:
                     value = plan.encoders[type_name].encode(d.released)
                 except Exception as e:  # noqa: BLE001 - fastavro: the view does not fit its derived schema
-                    del result.outputs[start:]  # the input is dead-lettered for every partner instead
                     raise _EncodeFailure(f"{code} view of {type_name} does not encode with its derived schema "
                                          f"({type(e).__name__}: {e})") from None
+            decisions.append((code, plan, d.decision, d.rule, d.reason, value, env))
+        self._emit(rec, type_name, str(record["label"]["message_id"]), decisions, now_ms, result)
+
+    def _release_compiled(self, rec: InRecord, type_name: str, message_id: str, rows: list,
+                          partners: list[tuple[str, PartnerPlan]], now_ms: int, result: BatchResult) -> None:
+        """The same from the compiled core's rows (one per partner, in plan order), then :meth:`_emit`."""
+        type_header = ("type", type_name.rpartition("/")[2].encode())
+        decisions = []
+        for (code, plan), (_code, decision, rule, reason, body, env) in zip(partners, rows, strict=True):
+            value = out = None
+            if body is not None:
+                value = frame(plan.encoders[type_name].schema_id, body)
+                key, mid, timestamp_ms, due_ms = env
+                headers = [plan.version_header] + ([("message_id", mid.encode())] if mid is not None else []) + \
+                    [type_header]
+                out = Envelope(None if key is None else key.encode(), headers, timestamp_ms, due_ms)
+            decisions.append((code, plan, decision, rule, reason, value, out))
+        self._emit(rec, type_name, message_id, decisions, now_ms, result)
+
+    def _emit(self, rec: InRecord, type_name: str, message_id: str, decisions: list, now_ms: int,
+              result: BatchResult) -> None:
+        """Each partner's view (to the partner, or held) and its audit; ``decisions``: (code, plan, decision, rule,
+        reason, framed value or None, envelope or None) per partner."""
+        mid = message_id.encode()
+        emit = result.outputs.append
+        audit = self.audit.encode
+        for code, plan, decision, rule, reason, value, env in decisions:
+            out_topic, due, size = None, None, None
+            if value is not None:
+                out_topic = plan.topics[type_name]
                 size = len(value)
                 if env.due_ms is None or env.due_ms <= now_ms:
                     emit(OutRecord(out_topic, env.key, value, env.headers, env.timestamp_ms))
@@ -281,13 +319,10 @@ class Pipeline:
                     emit(hold_record(env, value, out_topic, due, source=(rec.topic, rec.partition, rec.offset),
                                      message_id=message_id, type_name=type_name, partner=code, rule=rule,
                                      policy_version=plan.policy.version, group=self.group))
-            decided.append((code, type_name, decision))
+            result.stats.counts[(code, type_name, decision)] += 1
             emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
                                                    decision, rule, reason, plan.policy.version, out_topic,
                                                    now_ms, self.forwarder, due, size), None))
-        counts = result.stats.counts
-        for key in decided:
-            counts[key] += 1
 
     def _from_hold(self, rec: InRecord, now_ms: int, result: BatchResult, poison: PoisonSet | None) -> None:
         """A hold-topic record, in its partition's offset order: released when due, else the partition stops."""

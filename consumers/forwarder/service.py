@@ -53,6 +53,7 @@ from core.settings import Settings, get_settings
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS, ORIGIN_PREFIX
 from release import SecretStore
 from release.exchange import origin_schemas
+from consumers.forwarder.compiled import ENGINES, CompiledRoutes
 
 __all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys"]
 
@@ -76,7 +77,8 @@ class Forwarder:
     def __init__(self, settings: Settings | None = None, policies_dir: Path | None = None,
                  instance: str | None = None, group_id: str = "liaison-forwarder", batch_size: int = 1000,
                  secrets: SecretStore | None = None, validate: bool = True, consumer_conf: dict | None = None,
-                 producer_conf: dict | None = None, principal: str = kafka.FORWARDER, cache_path: Path | None = None):
+                 producer_conf: dict | None = None, principal: str = kafka.FORWARDER, cache_path: Path | None = None,
+                 engine: str | None = None):
         self.settings = settings or get_settings()
         self.policies_dir = policies_dir or self.settings.deploy_dir / "policies"
         self.instance = instance or socket.gethostname()
@@ -100,7 +102,13 @@ class Forwarder:
         self.decoder.known_ids |= self.source.ids
         self.decoder.verify()  # ids cached on disk, against the registry when it answers
         self.decoder.origin_schemas = origin_schemas(p.policy for p in plans.values())
-        self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id)
+        #: "compiled" (the compiled core decides what it takes, the reference the rest) or "reference"
+        self.engine = engine or self.settings.forwarder_engine
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        self._validate = validate
+        self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id,
+                                 compiled=self._routes(plans))
         self.totals = BatchStats()
         self._stop = self._reload = False
         self._reload_at: float | None = None  # a reload the registry could not serve: retried then
@@ -179,9 +187,20 @@ class Forwarder:
         self.source.report()
         self.decoder.known_ids |= self.source.ids
         self.decoder.origin_schemas = origin_schemas(p.policy for p in plans.values())
+        self.pipeline.compiled = self._routes(plans)
         self.pipeline.plans = plans
         log.info("policies reloaded", versions={c: p.policy.version for c, p in plans.items()})
         return True
+
+    def _routes(self, plans) -> CompiledRoutes | None:
+        """The compiled core's routes for ``plans`` (engine "compiled"); a source it does not take is logged and
+        decided by the reference."""
+        if self.engine != "compiled":
+            return None
+        routes = CompiledRoutes(plans, self.secrets, self.decoder, validate=self._validate)
+        if routes.refused:
+            log.warning("compiled core: sources left to the reference", sources=routes.refused)
+        return routes
 
     # ------------------------------------------------------------------ one batch
 

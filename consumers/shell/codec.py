@@ -225,6 +225,27 @@ class InputDecoder(RegistryBackoff):
         same = _shape(doc) == _shape(schemas.load_schema(type_name))
         return type_name, writer, None if same else reader
 
+    def compiled_source(self, topic: str, value: bytes | None) -> tuple[str, memoryview] | None:
+        """(source, Avro body) when ``value`` is a record the compiled core can decode as it is: well framed, its
+        writer schema known and the reader schema in force (up to docs), of the type ``topic`` carries. Else None
+        (every error, and every other writer, is :meth:`decode`'s to tell)."""
+        try:
+            schema_id, body = serde.unframe(value)
+            type_name, _writer, reader = self._writer(schema_id)
+        except Exception:  # noqa: BLE001 - DecodeError, RegistryUnavailable: decode says which
+            return None
+        expected = self._expected.get(topic)
+        if reader is not None or (expected is not None and expected != type_name) or (
+                expected is None and not topic.startswith(ORIGIN_PREFIX)):
+            return None
+        if expected is None:
+            try:
+                if source_of_topic(topic) != type_name:
+                    return None
+            except schemas.UnknownMessageType:
+                return None
+        return type_name, body
+
     def decode(self, topic: str, value: bytes | None) -> tuple[str, dict]:
         try:
             schema_id, body = serde.unframe(value)
