@@ -153,21 +153,17 @@ def _rule(annotation: Any, metadata: list, avro: Any, named: dict, where: str) -
     raise UnknownRule(f"{where}: annotation {annotation!r}")
 
 
+#: annotated_types bounds -> (key in the rules, attribute)
+_SIMPLE = ((at.Ge, "ge", "ge"), (at.Gt, "gt", "gt"), (at.Le, "le", "le"), (at.Lt, "lt", "lt"),
+           (at.MinLen, "min_len", "min_length"), (at.MaxLen, "max_len", "max_length"))
+
+
 def _bounds(metadata: list, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in metadata:
-        if isinstance(m, at.Ge):
-            out["ge"] = m.ge
-        elif isinstance(m, at.Gt):
-            out["gt"] = m.gt
-        elif isinstance(m, at.Le):
-            out["le"] = m.le
-        elif isinstance(m, at.Lt):
-            out["lt"] = m.lt
-        elif isinstance(m, at.MinLen):
-            out["min_len"] = m.min_length
-        elif isinstance(m, at.MaxLen):
-            out["max_len"] = m.max_length
+        simple = next(((key, getattr(m, attr)) for cls, key, attr in _SIMPLE if isinstance(m, cls)), None)
+        if simple is not None:
+            out[simple[0]] = simple[1]
         elif type(m).__name__ == "StringConstraints":
             for attr, key in (("min_length", "min_len"), ("max_length", "max_len"), ("pattern", "pattern")):
                 if getattr(m, attr, None) is not None:
