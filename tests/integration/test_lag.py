@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import schemas
 
-from core.topics import topic_for
+from core.topics import HOLD_TOPIC, topic_for
 from core import REPO_ROOT, kafka
 from deploy.infra.jars import ensure_jars
 from operations.lag.collect import Collector
@@ -433,6 +433,14 @@ class Simulators(threading.Thread):
             raise self.error
 
 
+def _caught_up(g, interval: float) -> bool:
+    """No partition's oldest unconsumed record has waited a poll interval, but on the hold topic: a release held
+    there until its time bucket ends (a RUS strike report: the hour) waits by design, and its wait grows until then
+    (whether the simulators made one in this run is chance)."""
+    ages = [p.lag_seconds for p in g.partitions if p.topic != HOLD_TOPIC and p.lag_seconds is not None]
+    return bool(ages) and max(ages) < interval
+
+
 def test_killed_forwarder_is_stalled_within_two_polls_and_ok_after_restart(bus, tmp_path):
     interval = 5.0
     group = f"liaison-forwarder-lagtest-{uuid.uuid4().hex[:8]}"
@@ -500,7 +508,7 @@ def test_killed_forwarder_is_stalled_within_two_polls_and_ok_after_restart(bus, 
         for _ in range(24):
             time.sleep(interval)
             g = poll("restarted")
-            if g.status == OK and g.max_lag_seconds is not None and g.max_lag_seconds < interval:
+            if g.status == OK and _caught_up(g, interval):
                 recovered = g
                 break
         assert recovered is not None, "not OK after the restart\n" + explain()
