@@ -341,7 +341,7 @@ class Forwarder:
         # partner-origin topics by pattern: a partner added later is consumed without a restart
         self.consumer.subscribe(list(INTERNAL_TOPICS) + [ORIGIN_PATTERN, HOLD_TOPIC], on_assign=self._assigned,
                                 on_revoke=self._revoked, on_lost=self._revoked)
-        log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id,
+        log.info("forwarder started", transactional_id=self.transactional_id, group=self.group_id, engine=self.engine,
                  partners={c: p.policy.version for c, p in self.partners.items()})
         # Start-up objects (schemas, policies, clients) live as long as the process: keep the collections that
         # each batch's outputs trigger from walking them again and again.
