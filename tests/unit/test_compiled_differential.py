@@ -30,6 +30,7 @@ from core import REPO_ROOT
 from producers.simulate import Simulator
 from release.transforms import make_bucket, make_pseudonymise, snap_down
 from schemas.models import to_avro
+from tests.unit.compiled_support import raw_schema
 
 pytestmark = pytest.mark.unit
 
@@ -40,16 +41,7 @@ DERIVED = {f"{p.parent.name}/{p.name}": json.loads(p.read_text())
 ALL = {**OURS, **AUDIT, **DERIVED}
 
 
-def plain(schema):
-    """The schema without logical types (what the compiled codec reads them as: the underlying type)."""
-    if isinstance(schema, dict):
-        return {k: plain(v) for k, v in schema.items() if k != "logicalType"}
-    if isinstance(schema, list):
-        return [plain(s) for s in schema]
-    return schema
-
-
-PLAIN = {name: fastavro.parse_schema(plain(s)) for name, s in ALL.items()}
+PLAIN = {name: fastavro.parse_schema(raw_schema(s)) for name, s in ALL.items()}
 CODECS = {name: lc.Codec(json.dumps(s)) for name, s in ALL.items()}
 
 
@@ -134,7 +126,7 @@ def strategy(schema, named: dict):
     return strategy(t, named)
 
 
-STRATEGIES = {name: strategy(plain(s), {}) for name, s in ALL.items()}
+STRATEGIES = {name: strategy(raw_schema(s), {}) for name, s in ALL.items()}
 NAMES = sorted(ALL)
 
 
@@ -151,7 +143,7 @@ def test_every_enum_symbol_of_every_schema():
     rnd = random.Random(3)
     forced = 0
     for name in NAMES:
-        schema = plain(ALL[name])
+        schema = raw_schema(ALL[name])
         for field in schema["fields"]:
             t = field["type"]
             if isinstance(t, dict) and t.get("type") == "enum":
@@ -204,7 +196,7 @@ def test_truncated_extended_and_random_bytes_are_refused_not_crashed():
     rnd = random.Random(11)
     refused = accepted = 0
     for name in NAMES:
-        good = encode(PLAIN[name], _minimal(plain(ALL[name]), rnd))
+        good = encode(PLAIN[name], _minimal(raw_schema(ALL[name]), rnd))
         candidates = [good] + [good[:i] for i in range(len(good))] + [good + b"\x00", good + b"\x02x"]
         candidates += [bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 64))) for _ in range(50)]
         candidates += [bytes([0xff] * 12), b"\x01" * 3, b"\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02"]

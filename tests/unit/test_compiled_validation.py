@@ -22,6 +22,7 @@ import schemas
 from consumers.ingress.registry import plain_uuids
 from schemas.models import from_avro, to_avro
 from schemas.models.rules import UnknownRule, python_whitespace, validation_rules
+from tests.unit.compiled_support import raw_schema
 from tests.unit.forwarder_support import simulated
 
 pytestmark = pytest.mark.unit
@@ -33,16 +34,7 @@ TODAY = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.date(197
 U = "12345678-1234-5678-1234-567812345678"
 
 
-def raw(schema):
-    """The schema without the logical types (times and dates as ints, uuids as text: edge values are raw)."""
-    if isinstance(schema, dict):
-        return {k: raw(v) for k, v in schema.items() if k != "logicalType"}
-    if isinstance(schema, list):
-        return [raw(s) for s in schema]
-    return schema
-
-
-WRITERS = {t: fastavro.parse_schema(raw(schemas.load_schema(t))) for t in TYPES}
+WRITERS = {t: fastavro.parse_schema(raw_schema(schemas.load_schema(t))) for t in TYPES}
 
 
 def reference_valid(name: str, data: bytes) -> bool:
@@ -167,7 +159,8 @@ def _mutate(value, t, pick, named, logical=None):
 def test_edge_records_pass_the_compiled_check_exactly_when_they_pass_the_models(data):
     name = data.draw(st.sampled_from(sorted(BASES)))
     base = data.draw(st.sampled_from(BASES[name]))
-    same(name, _mutate(base, raw(schemas.load_schema(name)), lambda options: data.draw(st.sampled_from(options)), {}))
+    pick = lambda options: data.draw(st.sampled_from(options))  # noqa: E731
+    same(name, _mutate(base, raw_schema(schemas.load_schema(name)), pick, {}))
 
 
 def test_both_verdicts_are_reached_for_every_type():
@@ -183,7 +176,7 @@ def test_both_verdicts_are_reached_for_every_type():
             def pick(options, rate=rate):
                 return 1 if isinstance(options, range) and rnd.random() < rate else rnd.choice(list(options))
 
-            mutated = _mutate(rec, raw(schemas.load_schema(name)), pick, {})
+            mutated = _mutate(rec, raw_schema(schemas.load_schema(name)), pick, {})
             verdicts.setdefault(name, set()).add(same(name, mutated))
     assert all(v == {True, False} for v in verdicts.values()), verdicts
 
