@@ -10,7 +10,7 @@ TOPIC_PREFIX = "liaison.internal"
 INTERNAL_PREFIX = TOPIC_PREFIX + "."
 #: Prefix of the partner feeds: liaison.partner.<code>.<domain>.<type>.
 PARTNER_PREFIX = "liaison.partner."
-#: One audit record per (input, partner) decision.
+#: One audit record per input, every recipient's decision in it (DecisionAudit v4).
 AUDIT_TOPIC = "liaison.audit.decisions"
 #: Records that cannot be decoded or validated, with the reason in headers.
 DEADLETTER_TOPIC = "liaison.deadletter"

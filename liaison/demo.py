@@ -34,6 +34,7 @@ import schemas
 
 from core import REPO_ROOT
 from core import topics as names
+from core.audit import rows_of
 from core.topics import topic_for
 from deploy import governance, topics
 from deploy.infra import servers
@@ -277,8 +278,8 @@ def _report(msgs: list, delivered: Counter) -> None:
         t.add_row(name, topic, str(delivered[name]), str(n))
     console.print(t)
 
-    audit = [deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
-             for m in by_topic.get(names.AUDIT_TOPIC, [])]
+    audit = rows_of(deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+                    for m in by_topic.get(names.AUDIT_TOPIC, []))  # one row per recipient decision
     counts = Counter((a["partner"], a["decision"]) for a in audit)
     partners = sorted({a["partner"] for a in audit})
     t = Table(title="forwarder decisions (from liaison.audit.decisions): released + withheld + held = input - "
@@ -331,8 +332,8 @@ def _audits(start: dict) -> list[dict]:
     from core import serde
 
     deser = serde.avro_deserializer()
-    return [deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
-            for m in read_between(start, end_offsets([names.AUDIT_TOPIC]))]
+    return rows_of(deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+                   for m in read_between(start, end_offsets([names.AUDIT_TOPIC])))
 
 
 def _wait_for_due_holds(start: dict, fwd, log_path: Path, horizon_s: float) -> None:

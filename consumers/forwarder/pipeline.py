@@ -10,9 +10,10 @@ Read top to bottom; each step is one small unit with one interface:
                      released view          envelope(type, decision, policy): key, headers, timestamp, due
                        due by now_ms        OutRecord to liaison.partner.<code>.<domain>.<type>   (RELEASE)
                        not yet due          OutRecord to liaison.hold (hold.hold_record)         (HELD)
-                     audit                  OutRecord to liaison.audit.decisions, one per (input, partner)
+                   audit                    OutRecord to liaison.audit.decisions: one per input, every partner's
+                                            decision in it (DecisionAudit v4)
                or  undecodable / invalid,   dead letter (original bytes and headers + liaison.dlq.*)
-                   a view that does not     and a DEAD_LETTER audit per partner (stage framing, schema, avro,
+                   a view that does not     and one audit, DEAD_LETTER for every partner (stage framing, schema, avro,
                    encode, or poison:       validation, encode; produce: the service could not produce its
                                             outputs and marked it poison, by topic/partition/offset)
                or  registry unavailable:    the partition stops here for this batch, like a hold pause:
@@ -298,11 +299,11 @@ class Pipeline:
 
     def _emit(self, rec: InRecord, type_name: str, message_id: str, decisions: list, now_ms: int,
               result: BatchResult) -> None:
-        """Each partner's view (to the partner, or held) and its audit; ``decisions``: (code, plan, decision, rule,
-        reason, framed value or None, envelope or None) per partner."""
-        mid = message_id.encode()
+        """Each partner's view (to the partner, or held), then the input's one audit with every partner's decision;
+        ``decisions``: (code, plan, decision, rule, reason, framed value or None, envelope or None) per partner."""
         emit = result.outputs.append
-        audit = self.audit.encode
+        counts = result.stats.counts
+        audited = []
         for code, plan, decision, rule, reason, value, env in decisions:
             out_topic, due, size = None, None, None
             if value is not None:
@@ -319,10 +320,10 @@ class Pipeline:
                     emit(hold_record(env, value, out_topic, due, source=(rec.topic, rec.partition, rec.offset),
                                      message_id=message_id, type_name=type_name, partner=code, rule=rule,
                                      policy_version=plan.policy.version, group=self.group))
-            result.stats.counts[(code, type_name, decision)] += 1
-            emit(OutRecord(AUDIT_TOPIC, mid, audit(rec.topic, rec.partition, rec.offset, message_id, type_name, code,
-                                                   decision, rule, reason, plan.policy.version, out_topic,
-                                                   now_ms, self.forwarder, due, size), None))
+            counts[(code, type_name, decision)] += 1
+            audited.append((code, decision, rule, reason, plan.policy.version, out_topic, due, size))
+        emit(OutRecord(AUDIT_TOPIC, message_id.encode(), self.audit.encode(
+            rec.topic, rec.partition, rec.offset, message_id, type_name, now_ms, self.forwarder, audited), None))
 
     def _from_hold(self, rec: InRecord, now_ms: int, result: BatchResult, poison: PoisonSet | None) -> None:
         """A hold-topic record, in its partition's offset order: released when due, else the partition stops."""
@@ -353,23 +354,24 @@ class Pipeline:
         result.outputs.append(out)
         result.stats.counts[(h.partner, h.type_name, "RELEASED")] += 1
         result.outputs.append(OutRecord(AUDIT_TOPIC, h.message_id.encode(), self.audit.encode(
-            h.source_topic, h.source_partition, h.source_offset, h.message_id, h.type_name, h.partner, "RELEASED",
-            h.rule, f"{h.type_name}: released from {HOLD_TOPIC} by rule {h.rule}, its time buckets ended",
-            h.policy_version, h.topic, now_ms, self.forwarder, h.due_ms, len(out.value or b"")), None))
+            h.source_topic, h.source_partition, h.source_offset, h.message_id, h.type_name, now_ms, self.forwarder,
+            [(h.partner, "RELEASED", h.rule, f"{h.type_name}: released from {HOLD_TOPIC} by rule {h.rule}, its time "
+              f"buckets ended", h.policy_version, h.topic, h.due_ms, len(out.value or b""))]), None))
 
     def _dead_letter(self, rec: InRecord, error: DecodeError, partners: list[tuple[str, PartnerPlan]],
                      now_ms: int, result: BatchResult, by_reference: bool = False) -> None:
-        """The original bytes and headers to the dead-letter topic, and a DEAD_LETTER audit per partner."""
+        """The original bytes and headers to the dead-letter topic, and one audit: DEAD_LETTER for every partner."""
         topic, part, off = rec.topic, rec.partition, rec.offset
         result.outputs.append(self._dead_letter_record(rec, error.stage, str(error), by_reference))
         result.stats.dead_lettered += 1
         result.stats.stages[error.stage] += 1
-        coord = f"{topic}/{part}/{off}".encode()
-        for code, plan in partners:
+        reason = f"{error.stage}: {error}"[:500]
+        for code, _plan in partners:
             result.stats.counts[(code, "?", "DEAD_LETTER")] += 1
-            result.outputs.append(OutRecord(AUDIT_TOPIC, coord, self.audit.encode(
-                topic, part, off, None, None, code, "DEAD_LETTER", "dead-letter", f"{error.stage}: {error}"[:500],
-                plan.policy.version, DEADLETTER_TOPIC, now_ms, self.forwarder), None))
+        result.outputs.append(OutRecord(AUDIT_TOPIC, f"{topic}/{part}/{off}".encode(), self.audit.encode(
+            topic, part, off, None, None, now_ms, self.forwarder,
+            [(code, "DEAD_LETTER", "dead-letter", reason, plan.policy.version, DEADLETTER_TOPIC, None, None)
+             for code, plan in partners]), None))
 
     def _dead_letter_record(self, rec: InRecord, stage: str, error: str, by_reference: bool) -> OutRecord:
         """The dead letter of ``rec``: its key, value and headers, then ``liaison.dlq.*``. By reference (its

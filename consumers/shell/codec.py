@@ -324,46 +324,61 @@ def _opt_string(s: str | None) -> bytes:
 
 
 class AuditEncoder:
-    """Framed Avro for DecisionAudit records, byte-identical to fastavro's writer (a unit test checks it),
-    built from cached pieces: the audit is written for every (input, partner) on the hot path."""
+    """Framed Avro for DecisionAudit v4 records, byte-identical to fastavro's writer (a unit test checks it),
+    built from cached pieces: one audit per input on the hot path, carrying every recipient's decision."""
 
     FIELDS = ("input_topic", "input_partition", "input_offset", "message_id", "message_type", "partner", "decision",
-              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at", "bytes")
+              "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at", "bytes",
+              "decisions")
+    DECISION_FIELDS = ("partner", "decision", "rule", "reason", "policy_version", "output_topic", "due_at", "bytes")
+    #: the v1-v3 per-recipient top-level fields, null in v4 (before and after decided_at, forwarder)
+    _LEGACY_HEAD = b"\x00" * 6
+    _LEGACY_TAIL = b"\x00" * 2
     MAX_CACHE = 20000
 
     def __init__(self, schema_id: int, schema: dict):
         names = tuple(f["name"] for f in schema["fields"])
-        if names != self.FIELDS:
-            raise ValueError(f"DecisionAudit schema fields changed ({names}); update AuditEncoder")
+        items = next((f["type"].get("items", {}) for f in schema["fields"] if f["name"] == "decisions"), {})
+        inner = tuple(f["name"] for f in items.get("fields", ()))
+        if names != self.FIELDS or inner != self.DECISION_FIELDS:
+            raise ValueError(f"DecisionAudit schema fields changed ({names}, decisions: {inner}); update AuditEncoder")
         self.schema_id = schema_id
-        self._symbols = next(f for f in schema["fields"] if f["name"] == "decision")["type"]["symbols"]
+        self._symbols = next(f for f in schema["fields"] if f["name"] == "decision")["type"][1]["symbols"]
         self._header = serde.HEADER.pack(serde.MAGIC, schema_id)
         self._heads: dict[str, bytes] = {}
         self._types: dict[str | None, bytes] = {}
-        self._tails: dict[tuple, bytes] = {}
+        self._items: dict[tuple, bytes] = {}
         self._end_key: tuple | None = None
         self._end = b""
 
     def encode(self, topic: str, partition: int, offset: int, message_id: str | None, message_type: str | None,
-               partner: str, decision: str, rule: str, reason: str, policy_version: str, output_topic: str | None,
-               decided_at: int, forwarder: str, due_at: int | None = None, size: int | None = None) -> bytes:
+               decided_at: int, forwarder: str, decisions: list[tuple]) -> bytes:
+        """``decisions``: (partner, decision, rule, reason, policy_version, output_topic, due_at, bytes) per
+        recipient, in recipient order."""
         head = self._heads.get(topic)
         if head is None:
             head = self._heads[topic] = self._header + _string(topic)
         mtype = self._types.get(message_type)
         if mtype is None:
             mtype = self._types[message_type] = _opt_string(message_type)
-        key = (partner, decision, rule, reason, policy_version, output_topic)
-        tail = self._tails.get(key)
-        if tail is None:
-            if len(self._tails) >= self.MAX_CACHE:
-                self._tails.clear()
-            tail = self._tails[key] = (_string(partner) + _zigzag(self._symbols.index(decision)) + _string(rule)
-                                       + _string(reason) + _string(policy_version) + _opt_string(output_topic))
         if self._end_key != (decided_at, forwarder):
             self._end_key = (decided_at, forwarder)
-            self._end = _zigzag(decided_at) + _string(forwarder)
-        due = b"\x00" if due_at is None else b"\x02" + _zigzag(due_at)
-        n = b"\x00" if size is None else b"\x02" + _zigzag(size)
-        return b"".join((head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, tail, self._end,
-                         due, n))
+            self._end = _zigzag(decided_at) + _string(forwarder) + self._LEGACY_TAIL
+        parts = [head, _zigzag(partition), _zigzag(offset), _opt_string(message_id), mtype, self._LEGACY_HEAD,
+                 self._end]
+        if decisions:
+            parts.append(_zigzag(len(decisions)))
+            items = self._items
+            for partner, decision, rule, reason, version, out_topic, due_at, size in decisions:
+                key = (partner, decision, rule, reason, version, out_topic)
+                item = items.get(key)
+                if item is None:
+                    if len(items) >= self.MAX_CACHE:
+                        items.clear()
+                    item = items[key] = (_string(partner) + _zigzag(self._symbols.index(decision)) + _string(rule)
+                                         + _string(reason) + _string(version) + _opt_string(out_topic))
+                parts.append(item)
+                parts.append(b"\x00" if due_at is None else b"\x02" + _zigzag(due_at))
+                parts.append(b"\x00" if size is None else b"\x02" + _zigzag(size))
+        parts.append(b"\x00")
+        return b"".join(parts)

@@ -2,7 +2,8 @@
 
 A record is Confluent-framed Avro (magic 0, schema id, body). The writer schema comes from the registry by id
 (cached: ids never change); the reader schema is the working tree's (schemas/audit/*.avsc), so audits written
-with an older version read with its defaults (DecisionAudit v1/v2 have no ``bytes``: null, 0 bytes).
+with an older version read with its defaults (DecisionAudit v1/v2 have no ``bytes``: null, 0 bytes; v1-v3 carry
+one decision in the top-level fields, v4 every recipient's in ``decisions``).
 
 A record that cannot be read (bad framing, an id the registry does not know, a body that does not decode) is
 :class:`Unreadable`: the service counts and skips it (the audits are written by our own services only, in the
@@ -21,10 +22,11 @@ import fastavro
 
 import schemas
 from core import serde
+from core.audit import decisions_of
 from core.topics import AUDIT_TOPIC, INGRESS_AUDIT_TOPIC
 from operations.ledger.evaluate import Entry, entry_of_decision, entry_of_ingress
 
-__all__ = ["AUDIT_TOPICS", "AuditDecoder", "RegistryAway", "Unreadable", "entry_of"]
+__all__ = ["AUDIT_TOPICS", "AuditDecoder", "RegistryAway", "Unreadable", "entries_of"]
 
 #: What the ledger consumes: the forwarder's decisions (given), the ingress guard's (received).
 AUDIT_TOPICS: tuple[str, ...] = (AUDIT_TOPIC, INGRESS_AUDIT_TOPIC)
@@ -39,8 +41,12 @@ class RegistryAway(RuntimeError):
     """The registry did not answer for a writer schema: try the batch again later."""
 
 
-def entry_of(topic: str, audit: Mapping[str, Any]) -> Entry | None:
-    return entry_of_decision(audit) if topic == AUDIT_TOPIC else entry_of_ingress(audit)
+def entries_of(topic: str, audit: Mapping[str, Any]) -> list[Entry | None]:
+    """What one audit record counts: per recipient decision it carries (a decision audit, any version: see
+    core.audit) or its one ingress decision, the bucket it counts in or None."""
+    if topic == AUDIT_TOPIC:
+        return [entry_of_decision(row) for row in decisions_of(audit)]
+    return [entry_of_ingress(audit)]
 
 
 def reader_schema(topic: str) -> dict:

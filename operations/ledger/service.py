@@ -33,7 +33,7 @@ from core import kafka, serde
 from core.logs import get_logger
 from core.settings import Settings, get_settings
 from core.topics import LEDGER_TOPIC
-from operations.ledger.audits import AUDIT_TOPICS, AuditDecoder, RegistryAway, Unreadable, entry_of
+from operations.ledger.audits import AUDIT_TOPICS, AuditDecoder, RegistryAway, Unreadable, entries_of
 from operations.ledger.changelog import read_to_end
 from operations.ledger.evaluate import LedgerState
 from operations.ledger.model import BucketKey, Figures, encode_key, encode_value
@@ -187,7 +187,7 @@ class LedgerService:
             offsets[(topic, m.partition())] = m.offset() + 1
             consumed[topic] = consumed.get(topic, 0) + 1
             try:
-                entry = entry_of(topic, self.decoder.decode(topic, m.value()))
+                found = entries_of(topic, self.decoder.decode(topic, m.value()))
             except Unreadable as e:
                 tally["unreadable"] += 1
                 log.warning("audit record unreadable, skipped", topic=topic, partition=m.partition(),
@@ -196,11 +196,12 @@ class LedgerService:
             except RegistryAway as e:
                 log.warning("registry unavailable, batch will be consumed again", error=str(e))
                 return False
-            if entry is None:
-                tally["ignored"] += 1
-            else:
-                tally[entry[0].direction] += 1
-                entries.append(entry)
+            for entry in found:  # one per decision the record carries
+                if entry is None:
+                    tally["ignored"] += 1
+                else:
+                    tally[entry[0].direction] += 1
+                    entries.append(entry)
         changed = self.state.stage(entries)
         if not self._transaction(changed, offsets, len(records)):
             return False

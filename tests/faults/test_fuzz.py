@@ -49,6 +49,7 @@ import schemas
 from consumers.shell.codec import DecodeError, InputDecoder, _zigzag
 from consumers.forwarder.pipeline import InRecord, build_plans
 from core import REPO_ROOT, serde
+from core.audit import rows_of
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, PARTNER_PREFIX,
                          partner_topic, topic_for)
 from release import PolicyError, decide, load_policies, load_policy
@@ -363,7 +364,7 @@ def batch_of(p: Program, good: dict[str, list[bytes]], ids: list[int]) -> tuple[
 def check_batch(env: Env, records: list[InRecord], kinds: list[str], now_ms: int) -> Counter:
     result = env.pipeline().process(records, now_ms)  # an exception here fails the property
     partners = sorted(env.plans)
-    audits = [fastavro.schemaless_reader(io.BytesIO(o.value[5:]), AUDIT) for o in result.audits]
+    audits = rows_of(fastavro.schemaless_reader(io.BytesIO(o.value[5:]), AUDIT) for o in result.audits)
     by_input: dict[tuple, list[dict]] = {}
     for a in audits:
         by_input.setdefault((a["input_topic"], a["input_partition"], a["input_offset"]), []).append(a)

@@ -141,9 +141,10 @@ def header(msg, name: str) -> str | None:
 
 
 def audits(msgs) -> list[dict]:
+    """Every recipient decision the audit records among ``msgs`` carry, one flat row each (core.audit)."""
     deser = serde.avro_deserializer()
-    return [deser(m.value(), SerializationContext(AUDIT_TOPIC, MessageField.VALUE))
-            for m in msgs if m.topic() == AUDIT_TOPIC]
+    return rows_of(deser(m.value(), SerializationContext(AUDIT_TOPIC, MessageField.VALUE))
+                   for m in msgs if m.topic() == AUDIT_TOPIC)
 
 
 def decision_audits(records: list[dict]) -> list[dict]:

@@ -26,6 +26,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import REPO_ROOT, kafka, serde
+from core.audit import decisions_of
 from core.readback import committed_offsets, end_offsets, read_between
 from core.topics import AUDIT_TOPIC, INGRESS_AUDIT_TOPIC, LEDGER_TOPIC
 from deploy import governance, topics
@@ -91,10 +92,10 @@ class AuditWriter:
     def _decision(self, partner, decision, type_name, at, size):
         self.n += 1
         rec = {"input_topic": "liaison.internal.test", "input_partition": 0, "input_offset": self.n,
-               "message_id": f"m-{self.n}", "message_type": type_name, "partner": partner, "decision": decision,
-               "rule": "test", "reason": "test", "policy_version": "test", "output_topic": None,
-               "decided_at": at, "forwarder": "test", "due_at": None,
-               "bytes": size if decision in ("RELEASE", "HELD", "RELEASED") else None}
+               "message_id": f"m-{self.n}", "message_type": type_name, "decided_at": at, "forwarder": "test",
+               "decisions": [{"partner": partner, "decision": decision, "rule": "test", "reason": "test",
+                              "policy_version": "test", "output_topic": None, "due_at": None,
+                              "bytes": size if decision in ("RELEASE", "HELD", "RELEASED") else None}]}
         counts = decision in ("RELEASE", "RELEASED") and len(partner) == 3 and partner.isupper()
         return AUDIT_TOPIC, self.decision.encode(rec), (partner, CATEGORY_OF[type_name], "given", at, size, counts)
 
@@ -201,24 +202,25 @@ def independent_counts(start: dict[tuple[str, int], int]) -> tuple[dict, dict[tu
     for m in msgs:
         tp = (m.topic(), m.partition())
         after[tp] = max(after.get(tp, 0), m.offset() + 1)
-        a = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
-        at = a["decided_at"]
-        at_ms = int(at.timestamp() * 1000) if hasattr(at, "timestamp") else int(at)
-        hour = at_ms - at_ms % HOUR_MS
-        partner = a["partner"]
-        if not (len(partner) == 3 and partner.isalpha() and partner.isupper()):
-            continue
-        category = CATEGORY_OF.get((a.get("message_type") or "").rpartition("/")[2])
-        if category is None:
-            continue
-        if m.topic() == AUDIT_TOPIC and a["decision"] in ("RELEASE", "RELEASED"):
-            key = BucketKey(partner, category, "given", hour)
-        elif m.topic() == INGRESS_AUDIT_TOPIC and a["decision"] == "ACCEPT":
-            key = BucketKey(partner, category, "received", hour)
-        else:
-            continue
-        counts[key] += 1
-        sizes[key] += a.get("bytes") or 0
+        record = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+        for a in decisions_of(record) if m.topic() == AUDIT_TOPIC else [record]:  # every decision it carries
+            at = a["decided_at"]
+            at_ms = int(at.timestamp() * 1000) if hasattr(at, "timestamp") else int(at)
+            hour = at_ms - at_ms % HOUR_MS
+            partner = a["partner"]
+            if not (len(partner) == 3 and partner.isalpha() and partner.isupper()):
+                continue
+            category = CATEGORY_OF.get((a.get("message_type") or "").rpartition("/")[2])
+            if category is None:
+                continue
+            if m.topic() == AUDIT_TOPIC and a["decision"] in ("RELEASE", "RELEASED"):
+                key = BucketKey(partner, category, "given", hour)
+            elif m.topic() == INGRESS_AUDIT_TOPIC and a["decision"] == "ACCEPT":
+                key = BucketKey(partner, category, "received", hour)
+            else:
+                continue
+            counts[key] += 1
+            sizes[key] += a.get("bytes") or 0
     return {k: Figures(counts[k], sizes[k]) for k in counts}, after
 
 

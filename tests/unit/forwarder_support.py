@@ -17,6 +17,7 @@ import schemas
 from consumers.shell.codec import AuditEncoder, InputDecoder, audit_schema
 from consumers.forwarder.pipeline import BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core import REPO_ROOT, serde
+from core.audit import decisions_of
 from core.topics import AUDIT_TOPIC, is_partner_code, partner_topic, recipient_topic, topic_for
 from producers.simulate import Simulator
 from release import SecretStore, decide, envelope, load_policies, released_key
@@ -98,13 +99,16 @@ def write(schema: dict, record: dict) -> bytes:
     return buf.getvalue()
 
 
-def read_audit(value: bytes) -> dict:
+def read_audits(value: bytes) -> list[dict]:
+    """One audit record's recipient decisions, one flat row each (core.audit), times in ms."""
     assert value[:5] == serde.HEADER.pack(0, value_id(value))
     audit = fastavro.schemaless_reader(io.BytesIO(value[5:]), AUDIT)
-    audit["decided_at"] = int(audit["decided_at"].timestamp() * 1000)
-    if audit.get("due_at") is not None:
-        audit["due_at"] = int(audit["due_at"].timestamp() * 1000)
-    return audit
+    rows = decisions_of(audit)
+    for row in rows:
+        row["decided_at"] = int(row["decided_at"].timestamp() * 1000)
+        if row.get("due_at") is not None:
+            row["due_at"] = int(row["due_at"].timestamp() * 1000)
+    return rows
 
 
 def value_id(value: bytes) -> int:
@@ -140,12 +144,12 @@ def simulated(n_seconds: float = 4.0, seed: int = 11) -> list:
 
 def expected_outputs(env: Env, rec: InRecord) -> list[OutRecord]:
     """What the forwarder produces for one good input: per partner (in code order) its view if released,
-    then its audit. Built from the input bytes with fastavro and decide(), not with the pipeline's encoders."""
+    then the input's one audit with every partner's decision (DecisionAudit v4). Built from the input bytes with fastavro and decide(), not with the pipeline's encoders."""
     sid = value_id(rec.value)
     type_name = json.loads(env.registry.texts[sid])["name"]
     record = fastavro.schemaless_reader(io.BytesIO(rec.value[5:]), schemas.parsed_schema(type_name))
     mid = str(record["label"]["message_id"])
-    out = []
+    out, decisions = [], []
     for code in sorted(env.policies):
         policy = env.policies[code]
         d = decide(type_name, record, policy)
@@ -164,12 +168,12 @@ def expected_outputs(env: Env, rec: InRecord) -> list[OutRecord]:
             size = len(value)
             out.append(OutRecord(out_topic, key.encode() if key else None, value, headers,
                                  envelope(type_name, d, policy).timestamp_ms))
-        audit = dict(input_topic=rec.topic, input_partition=rec.partition, input_offset=rec.offset, message_id=mid,
-                     message_type=type_name, partner=code, decision=d.decision, rule=d.rule, reason=d.reason,
-                     policy_version=policy.version, output_topic=out_topic, decided_at=NOW, forwarder=FORWARDER,
-                     due_at=None, bytes=size)
-        out.append(OutRecord(AUDIT_TOPIC, mid.encode(), serde.frame(env.audit.schema_id, write(audit_schema(), audit)),
-                             None))
+        decisions.append(dict(partner=code, decision=d.decision, rule=d.rule, reason=d.reason,
+                              policy_version=policy.version, output_topic=out_topic, due_at=None, bytes=size))
+    audit = dict(input_topic=rec.topic, input_partition=rec.partition, input_offset=rec.offset, message_id=mid,
+                 message_type=type_name, decided_at=NOW, forwarder=FORWARDER, decisions=decisions)
+    out.append(OutRecord(AUDIT_TOPIC, mid.encode(), serde.frame(env.audit.schema_id, write(audit_schema(), audit)),
+                         None))
     return out
 
 

@@ -159,6 +159,23 @@ def _minimal(schema, rnd, named=None):
     """A small valid record of ``schema`` (plain), union branches chosen at random."""
     named = {} if named is None else named
 
+    def define(t):  # every named type first: one defined in a union branch not chosen may be used later
+        if isinstance(t, list):
+            for branch in t:
+                define(branch)
+        elif isinstance(t, dict):
+            if t.get("type") in ("record", "enum", "fixed"):
+                named[t["name"]] = t
+                if "namespace" in t:
+                    named[f"{t['namespace']}.{t['name']}"] = t
+            for f in t.get("fields", ()):
+                define(f["type"])
+            for k in ("items", "values", "type"):
+                if isinstance(t.get(k), (dict, list)):
+                    define(t[k])
+
+    define(schema)
+
     def value(t):
         if isinstance(t, str):
             if t in named:

@@ -16,7 +16,7 @@ from consumers.forwarder.hold import PREFIX, check_hold_bound
 from consumers.shell.codec import InputDecoder
 from consumers.forwarder.pipeline import MAX_HOLD_MS, BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, partner_topic, topic_for
-from forwarder_support import (FORWARDER, POLICIES, Env, make_env, per_partner, read_audit, records_of, simulated,
+from forwarder_support import (FORWARDER, POLICIES, Env, make_env, per_partner, read_audits, records_of, simulated,
                                value_id)
 from release import HEADERS, PolicyError, decide, envelope, load_policies
 from schemas.examples import BASE_TIME, example
@@ -54,7 +54,7 @@ def as_consumed(out: OutRecord, partition: int, offset: int) -> InRecord:
 
 
 def audits_of(result: BatchResult) -> list[dict]:
-    return [read_audit(o.value) for o in result.audits]
+    return [a for o in result.audits for a in read_audits(o.value)]
 
 
 # ---------------------------------------------------------------------------------------------- envelopes
@@ -176,12 +176,12 @@ def test_a_due_hold_record_is_released_with_exactly_its_envelope_and_a_released_
     assert value_id(view.value) == env.plans["RUS"].encoders["StrikeReport"].schema_id
     [audit_out] = result.audits
     assert audit_out.key == str(record["label"]["message_id"]).encode()
-    assert read_audit(audit_out.value) == dict(
+    assert read_audits(audit_out.value) == [dict(
         input_topic=rec.topic, input_partition=1, input_offset=40, message_id=str(record["label"]["message_id"]),
         message_type="StrikeReport", partner="RUS", decision="RELEASED", rule=d.rule,
         reason=f"StrikeReport: released from {HOLD_TOPIC} by rule {d.rule}, its time buckets ended",
         policy_version=policy.version, output_topic=STRIKE_TOPIC, decided_at=DUE + 250, forwarder=FORWARDER,
-        due_at=DUE, bytes=len(hold.value))
+        due_at=DUE, bytes=len(hold.value))]
     assert result.offsets == {(HOLD_TOPIC, 3): 13} and result.pauses == {}
     assert result.stats.records == 0 and result.stats.released_from_hold == 1
     assert result.stats.counts == Counter({("RUS", "StrikeReport", "RELEASED"): 1})

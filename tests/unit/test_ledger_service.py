@@ -18,7 +18,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+import schemas
 from core import serde
+from core.audit import decisions_of
 from core.topics import AUDIT_TOPIC, INGRESS_AUDIT_TOPIC, LEDGER_TOPIC
 from operations.ledger.audits import AuditDecoder, RegistryAway, Unreadable, reader_schema
 from operations.ledger.evaluate import LedgerState, rows
@@ -33,11 +35,24 @@ T0 = 1_767_225_600_000
 DECISION_ID, INGRESS_ID, OLD_DECISION_ID = 11, 12, 10
 
 
-def decision_audit(partner="RUS", decision="RELEASE", message_type="StrikeReport", at=T0, size=100):
+def one_decision(partner="RUS", decision="RELEASE", size=100):
+    return {"partner": partner, "decision": decision, "rule": "r", "reason": "x", "policy_version": "v",
+            "output_topic": None, "due_at": None, "bytes": size}
+
+
+def decision_audit(partner="RUS", decision="RELEASE", message_type="StrikeReport", at=T0, size=100,
+                   decisions=None):
+    """A v4 decision audit: one input, every recipient's decision (one, unless ``decisions`` says)."""
     return {"input_topic": "liaison.internal.air.strike-report", "input_partition": 0, "input_offset": 1,
-            "message_id": "m", "message_type": message_type, "partner": partner, "decision": decision,
-            "rule": "r", "reason": "x", "policy_version": "v", "output_topic": None, "decided_at": at,
-            "forwarder": "f", "due_at": None, "bytes": size}
+            "message_id": "m", "message_type": message_type, "decided_at": at, "forwarder": "f",
+            "decisions": decisions or [one_decision(partner, decision, size)]}
+
+
+def v1_audit(partner="RUS", decision="RELEASE", size=None):
+    """A decision audit as v1-v3 wrote it: one per (input, recipient), the decision in the top-level fields."""
+    return {"input_topic": "liaison.internal.air.strike-report", "input_partition": 0, "input_offset": 1,
+            "message_id": "m", "message_type": "StrikeReport", "decided_at": T0, "forwarder": "f",
+            **one_decision(partner, decision, size)}
 
 
 def ingress_audit(partner="RUS", decision="ACCEPT", message_type="AirTrack", at=T0, size=80):
@@ -47,8 +62,9 @@ def ingress_audit(partner="RUS", decision="ACCEPT", message_type="AirTrack", at=
 
 
 def old_decision_schema() -> dict:
-    s = reader_schema(AUDIT_TOPIC)
-    return {**s, "fields": [f for f in s["fields"] if f["name"] != "bytes"]}
+    """DecisionAudit v2 as released: one decision per record, no ``bytes``."""
+    path = schemas.SCHEMA_DIR / "released" / "liaison.audit.decisions-value" / "v2.avsc"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 SCHEMAS = {DECISION_ID: reader_schema(AUDIT_TOPIC), INGRESS_ID: reader_schema(INGRESS_AUDIT_TOPIC),
@@ -84,15 +100,16 @@ def test_decoder_reads_both_audits_and_caches_writer_schemas():
     reg = FakeRegistry()
     d = AuditDecoder(fetch=reg)
     got = d.decode(AUDIT_TOPIC, framed(DECISION_ID, decision_audit()))
-    assert got["partner"] == "RUS" and got["bytes"] == 100
+    assert [(r["partner"], r["bytes"]) for r in decisions_of(got)] == [("RUS", 100)]
     d.decode(AUDIT_TOPIC, framed(DECISION_ID, decision_audit()))
     assert reg.calls == 1
     assert d.decode(INGRESS_AUDIT_TOPIC, framed(INGRESS_ID, ingress_audit()))["decision"] == "ACCEPT"
 
 
-def test_decoder_reads_an_older_decision_audit_without_bytes():
-    old = {k: v for k, v in decision_audit().items() if k != "bytes"}
-    assert AuditDecoder(fetch=FakeRegistry()).decode(AUDIT_TOPIC, framed(OLD_DECISION_ID, old))["bytes"] is None
+def test_decoder_reads_an_older_decision_audit_one_decision_without_bytes():
+    old = {k: v for k, v in v1_audit().items() if k != "bytes"}
+    got = AuditDecoder(fetch=FakeRegistry()).decode(AUDIT_TOPIC, framed(OLD_DECISION_ID, old))
+    assert [(r["partner"], r["decision"], r["bytes"]) for r in decisions_of(got)] == [("RUS", "RELEASE", None)]
 
 
 def test_decoder_unreadable_and_registry_away():
@@ -194,6 +211,11 @@ def batch():
             Msg(AUDIT_TOPIC, 0, 6, framed(DECISION_ID, decision_audit(decision="HELD"))),
             Msg(AUDIT_TOPIC, 1, 3, framed(DECISION_ID, decision_audit(partner="naval"))),
             Msg(AUDIT_TOPIC, 1, 4, framed(DECISION_ID, decision_audit(size=50))),
+            # one input, three recipients: RUS is given it, USA and air count nothing
+            Msg(AUDIT_TOPIC, 1, 5, framed(DECISION_ID, decision_audit(decisions=[
+                one_decision("RUS", size=7), one_decision("USA", "WITHHOLD", None), one_decision("air")]))),
+            # written by v2 (one decision per record, no bytes) before an upgrade
+            Msg(AUDIT_TOPIC, 1, 6, framed(OLD_DECISION_ID, {k: v for k, v in v1_audit().items() if k != "bytes"})),
             Msg(AUDIT_TOPIC, 2, 0, b"garbage"),
             Msg(INGRESS_AUDIT_TOPIC, 0, 9, framed(INGRESS_ID, ingress_audit()))]
 
@@ -205,12 +227,14 @@ def test_a_batch_writes_the_totals_of_changed_buckets_with_its_offsets():
     assert s._batch(batch())
     assert p.log == ["begin", "offsets", "commit"]
     written = {decode_key(k): decode_value(v) for t, k, v in p.produced if t == LEDGER_TOPIC}
-    assert written == {BucketKey("RUS", "strike_results", GIVEN, T0): Figures(12, 1150),
+    # given to RUS: 100 + 50 (v4, one decision each), 7 (v4, one of three), 0 (v2, no bytes)
+    assert written == {BucketKey("RUS", "strike_results", GIVEN, T0): Figures(14, 1157),
                        BucketKey("RUS", "air_deconfliction", RECEIVED, T0): Figures(1, 80)}
-    assert p.offsets == [{(AUDIT_TOPIC, 0): 7, (AUDIT_TOPIC, 1): 5, (AUDIT_TOPIC, 2): 1, (INGRESS_AUDIT_TOPIC, 0): 10}]
-    assert s.state.get(BucketKey("RUS", "strike_results", GIVEN, T0)) == Figures(12, 1150)
+    assert p.offsets == [{(AUDIT_TOPIC, 0): 7, (AUDIT_TOPIC, 1): 7, (AUDIT_TOPIC, 2): 1, (INGRESS_AUDIT_TOPIC, 0): 10}]
+    assert s.state.get(BucketKey("RUS", "strike_results", GIVEN, T0)) == Figures(14, 1157)
+    # per decision: HELD, naval, USA's withhold and air's release count nothing
     assert {k: s.counters[k] for k in ("given", "received", "ignored", "unreadable", "records")} == {
-        "given": 2, "received": 1, "ignored": 2, "unreadable": 1, "records": 6}
+        "given": 4, "received": 1, "ignored": 4, "unreadable": 1, "records": 8}
 
 
 def test_an_aborted_transaction_leaves_the_state_as_it_was():
@@ -223,7 +247,7 @@ def test_an_aborted_transaction_leaves_the_state_as_it_was():
     assert sorted(s.consumer.seeks) == [(AUDIT_TOPIC, 0, 5), (AUDIT_TOPIC, 1, 3), (AUDIT_TOPIC, 2, 0),
                                         (INGRESS_AUDIT_TOPIC, 0, 9)]
     assert s._batch(batch())  # consumed again: counted once
-    assert s.state.get(BucketKey("RUS", "strike_results", GIVEN, T0)) == Figures(2, 150)
+    assert s.state.get(BucketKey("RUS", "strike_results", GIVEN, T0)) == Figures(4, 157)
 
 
 def test_a_fenced_commit_is_final():
@@ -251,10 +275,10 @@ def test_metrics_and_health():
     reg.register(LedgerCollector(s, clock=lambda: T0 / 1000 + 60))
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(reg).decode())}
     given = {(x.labels["category"], x.labels["window"]): x.value for x in fams["liaison_ledger_given_records"].samples}
-    assert given[("strike_results", "day")] == 2 and given[("logistics", "week")] == 0
+    assert given[("strike_results", "day")] == 4 and given[("logistics", "week")] == 0
     ratios = {(x.labels["category"], x.labels["window"]): x.value for x in fams["liaison_ledger_ratio"].samples}
     assert ratios == {("strike_results", "day"): 0.0, ("strike_results", "week"): 0.0}  # air: nothing given
-    assert {x.labels["direction"]: x.value for x in fams["liaison_ledger_counted"].samples} == {"given": 2,
+    assert {x.labels["direction"]: x.value for x in fams["liaison_ledger_counted"].samples} == {"given": 4,
                                                                                               "received": 1}
     server = make_server(s, "127.0.0.1", 0, clock=lambda: T0 / 1000)
     threading.Thread(target=server.serve_forever, daemon=True).start()
