@@ -113,7 +113,7 @@ class Encoder:
     writer. The bytes are exactly what confluent-kafka's AvroSerializer writes (a test checks it), at a
     fraction of the per-record cost."""
 
-    __slots__ = ("schema_id", "schema_id_bytes", "_parsed", "_header")
+    __slots__ = ("schema_id", "schema_id_bytes", "_parsed", "_header", "_schema", "_model")
 
     def __init__(self, schema_id: int, schema: dict):
         import fastavro
@@ -122,12 +122,38 @@ class Encoder:
         self.schema_id_bytes = str(schema_id).encode()
         self._parsed = fastavro.parse_schema(schema)
         self._header = HEADER.pack(MAGIC, schema_id)
+        self._schema = schema
+        self._model = None  # the compiled core's ModelEncoder, built on first encode_model
 
     def encode(self, record: dict) -> bytes:
+        """fastavro's bytes for a record dict (plain values, as :func:`schemas.models.to_avro` gives)."""
         buf = io.BytesIO()
         buf.write(self._header)
         schemaless_writer(buf, self._parsed, record)
         return buf.getvalue()
+
+    def encode_model(self, model) -> bytes:
+        """The same bytes as ``encode(to_avro(model))``, written by the compiled core straight from the model's
+        attributes (liaison_compiled.ModelEncoder: no model_dump, no dict; tests/unit/test_compiled_encoder.py
+        checks it byte for byte). A schema the core does not take (a union other than [null, X], a logical type
+        it does not know) is written by fastavro."""
+        enc = self._model
+        if enc is None:
+            enc = self._model = _model_encoder(self._schema, self.schema_id) or False
+        if enc is False:
+            from schemas.models import to_avro
+
+            return self.encode(to_avro(model))
+        return enc.encode(model)
+
+
+def _model_encoder(schema: dict, schema_id: int):
+    import liaison_compiled
+
+    try:
+        return liaison_compiled.ModelEncoder(json.dumps(schema), schema_id)
+    except ValueError:
+        return None
 
 
 def lookup_encoder(subject: str, schema_str: str, client: SchemaRegistryClient | None = None) -> Encoder:

@@ -48,7 +48,7 @@ import schemas
 from core.topics import TOPIC_PREFIX, topic_for
 from core import kafka, serde
 from core.settings import Settings
-from schemas.models import MAX_RECORD_BYTES, MODELS, model_name, to_avro
+from schemas.models import MAX_RECORD_BYTES, MODELS, model_name
 
 _NAMES = {cls: name for name, cls in MODELS.items()}
 
@@ -130,6 +130,7 @@ class Publisher:
         self._txn_ids: dict[str | None, str] = {}  # effective principal -> transactional id
         self._open: set[str | None] = set()  # effective principals with an open transaction
         self._by_topic: dict[str, object] = {}  # topic -> Producer (in transactional mode: with an open one)
+        self._types: dict[str, str] = {}  # topic -> the message type its records are counted as
         self.committed: Counter[str] = Counter()
         self._client = client or serde.registry_client(settings)
         self._encoders: dict[str, serde.Encoder] = {}
@@ -154,7 +155,7 @@ class Publisher:
         mid = str(label.message_id)
         headers = [("message_id", mid.encode()), ("type", name.encode()), ("originator", label.originator.encode()),
                    ("schema_id", enc.schema_id_bytes)]
-        self.produce_raw(topic_for(name), schemas.key_of(name, model), enc.encode(to_avro(model)), headers,
+        self.produce_raw(topic_for(name), schemas.key_of(name, model), enc.encode_model(model), headers,
                          name, mid)
 
     def _producer_for(self, topic: str, type_name: str | None = None):
@@ -187,22 +188,28 @@ class Publisher:
                                                                f"(transactional id {self._txn_ids.get(who)}) "
                                                                f"failed: {err.str()}")]) from e
 
+    def _on_delivery(self, err, msg) -> None:
+        """One delivery report (one bound method for every record: no closure per record); the record's type
+        from its topic, its key and message id from the message itself."""
+        if err is None:
+            self.delivered[self._types[msg.topic()]] += 1
+            return
+        mid = next((v.decode(errors="replace") for k, v in msg.headers() or () if k == "message_id"), "?")
+        self._failures.append(DeliveryFailure(msg.topic(), (msg.key() or b"").decode(errors="replace"), mid,
+                                              str(err)))
+
     def produce_raw(self, topic: str, key: str, value: bytes, headers, type_name: str, message_id: str) -> None:
-        failures, delivered = self._failures, self.delivered
+        """``headers`` must carry the record's ``message_id`` (delivery failures name it)."""
         if len(value) > MAX_RECORD_BYTES:
             raise PublishError([DeliveryFailure(topic, key, message_id, f"record is {len(value)} bytes encoded, "
                                                                         f"above the {MAX_RECORD_BYTES}-byte bound")])
-        producer = self._by_topic.get(topic) or self._producer_for(topic, type_name)
-
-        def on_delivery(err, msg):
-            if err is not None:
-                failures.append(DeliveryFailure(topic, key, message_id, str(err)))
-            else:
-                delivered[type_name] += 1
-
+        producer = self._by_topic.get(topic)
+        if producer is None:
+            producer = self._producer_for(topic, type_name)
+            self._types[topic] = type_name
         while True:
             try:
-                producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery)
+                producer.produce(topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery)
                 break
             except BufferError:
                 producer.poll(0.1)  # local queue full: serve callbacks, then retry

@@ -65,14 +65,16 @@ fn err<T>(msg: impl Into<String>) -> Result<T, AvroError> {
 pub struct Schema {
     pub nodes: Vec<Node>,
     pub root: usize,
+    /// node index -> its logical type (timestamp-millis, date, uuid, ...), for encoders from Python objects
+    pub logical: HashMap<usize, String>,
 }
 
 impl Schema {
     pub fn parse(text: &str) -> Result<Schema, AvroError> {
         let json: Json = serde_json::from_str(text).map_err(|e| AvroError(format!("schema is not JSON: {e}")))?;
-        let mut p = Parser { nodes: Vec::new(), named: HashMap::new() };
+        let mut p = Parser { nodes: Vec::new(), named: HashMap::new(), logical: HashMap::new() };
         let root = p.node(&json, "")?;
-        Ok(Schema { nodes: p.nodes, root })
+        Ok(Schema { nodes: p.nodes, root, logical: p.logical })
     }
 
     pub fn decode(&self, data: &[u8]) -> Result<Value, AvroError> {
@@ -311,6 +313,7 @@ impl<'a> Reader<'a> {
 struct Parser {
     nodes: Vec<Node>,
     named: HashMap<String, usize>,
+    logical: HashMap<usize, String>,
 }
 
 fn fullname(name: &str, namespace: &str) -> String {
@@ -421,7 +424,15 @@ impl Parser {
                         self.nodes[at] = Node::Map(values);
                         Ok(at)
                     }
-                    other => self.node(&Json::String(other.to_string()), ns),
+                    other => {
+                        let at = self.node(&Json::String(other.to_string()), ns)?;
+                        if let Some(lt) = o.get("logicalType").and_then(Json::as_str) {
+                            if Self::primitive(other).is_some() {
+                                self.logical.insert(at, lt.to_string());
+                            }
+                        }
+                        Ok(at)
+                    }
                 }
             }
             other => err(format!("not a schema: {other}")),

@@ -5,6 +5,7 @@
 //! release transforms ([`transforms`]: coarsen's snap, bucket, pseudonymise).
 
 pub mod avro;
+pub mod objects;
 pub mod program;
 pub mod transforms;
 pub mod validate;
@@ -83,6 +84,32 @@ fn to_py<'py>(py: Python<'py>, s: &Schema, at: usize, v: &Value) -> PyResult<Bou
         (Node::Union(branches), Value::Union(i, x)) => to_py(py, s, branches[*i as usize], x)?,
         (node, value) => return Err(value_error(format!("value {value:?} does not fit {node:?}"))),
     })
+}
+
+/// Confluent-framed Avro of a message model (or its `to_avro` dict) for one registered schema: what
+/// `core.serde.Encoder.encode` writes with fastavro, without the model's dict (`objects`).
+#[pyclass(frozen, module = "liaison_compiled")]
+struct ModelEncoder {
+    encoder: objects::ObjectEncoder,
+    header: Vec<u8>,
+}
+
+#[pymethods]
+impl ModelEncoder {
+    #[new]
+    fn new(py: Python<'_>, schema_json: &str, schema_id: u32) -> PyResult<Self> {
+        let schema = Schema::parse(schema_json).map_err(value_error)?;
+        let mut header = vec![0u8];
+        header.extend_from_slice(&schema_id.to_be_bytes());
+        Ok(ModelEncoder { encoder: objects::ObjectEncoder::new(py, &schema)?, header })
+    }
+
+    fn encode<'py>(&self, py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&self.header);
+        self.encoder.encode(py, obj, &mut out)?;
+        Ok(PyBytes::new(py, &out))
+    }
 }
 
 /// A release's envelope: (key, label.message_id, timestamp ms, due ms).
@@ -286,6 +313,7 @@ fn pseudonymise(key: &[u8], value: &str) -> String {
 #[pymodule]
 fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
+    m.add_class::<ModelEncoder>()?;
     m.add_class::<Decider>()?;
     m.add_class::<Router>()?;
     m.add_class::<Validator>()?;

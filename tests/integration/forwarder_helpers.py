@@ -19,6 +19,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 import schemas
 
 from core import REPO_ROOT, serde
+from core.audit import rows_of
 from core.readback import end_offsets, seed_group
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, ORIGIN_PREFIX, PARTNER_PREFIX,
                          source_of_recipient_topic, topic_for)

@@ -18,7 +18,7 @@ from consumers.shell.codec import AuditEncoder, InputDecoder, audit_schema
 from consumers.forwarder.pipeline import BatchResult, InRecord, OutRecord, Pipeline, build_plans
 from core import REPO_ROOT, serde
 from core.audit import decisions_of
-from core.topics import AUDIT_TOPIC, is_partner_code, partner_topic, recipient_topic, topic_for
+from core.topics import AUDIT_TOPIC, is_partner_code, recipient_topic, topic_for
 from producers.simulate import Simulator
 from release import SecretStore, decide, envelope, load_policies, released_key
 from schemas.examples import BASE_TIME

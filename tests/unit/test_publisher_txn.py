@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import typer
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 from typer.testing import CliRunner
 
 from producers import cli
@@ -48,15 +48,16 @@ class FakeProducer:
         self.produced += 1
         if self.produced == self.fail_produce_at:
             raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"))
-        self.pending.append((self.produced, topic, key, value, on_delivery))
+        self.pending.append((self.produced, topic, key, value, headers, on_delivery))
 
     def _serve(self):
-        for n, topic, key, value, cb in self.pending:
+        for n, topic, key, value, headers, cb in self.pending:
+            msg = Message(topic=topic, key=key, value=value, headers=headers)  # as librdkafka reports it
             if n == self.fail_delivery_at:
-                cb(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed"), None)
+                cb(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed"), msg)
             else:
                 self.txn.append((topic, key, value))
-                cb(None, None)
+                cb(None, msg)
         self.pending = []
 
     def poll(self, timeout=0):
