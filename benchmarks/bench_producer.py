@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_producer.py [--records 100000] [--profile]
 
 Both paths use the same idempotent acks=all producer configuration, topic, keys and headers; the baseline
-is measured in the same run. Prints records/s of each and the ratio (target >= 0.7). --profile prints the
+is measured in the same run. Prints records/s of each and the ratio (target >= 0.5, issue 13). --profile prints the
 top functions of the typed path (cProfile).
 """
 
@@ -85,7 +85,7 @@ def run(n: int, profile: bool) -> None:
     print(f"records: {n}, acks=all, idempotent, lz4")
     print(f"typed model -> Avro -> Kafka : {typed:10.0f} records/s")
     print(f"raw pre-encoded bytes        : {raw:10.0f} records/s")
-    print(f"ratio typed/raw              : {typed / raw:10.2f}  (target >= 0.70)")
+    print(f"ratio typed/raw              : {typed / raw:10.2f}  (target >= 0.50)")
     if prof:
         print("# typed path profile (cumulative time, top 15)")
         pstats.Stats(prof).sort_stats("cumulative").print_stats(15)

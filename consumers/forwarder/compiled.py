@@ -41,6 +41,8 @@ class CompiledRoutes:
         self.plans = plans
         self.decoder = decoder
         self.refused: dict[str, str] = {}   # source -> why the core does not take it (the reference does)
+        self.routed = 0      # records the core decided
+        self.fallbacks = 0   # records handed to the reference
         self.routers: dict[str, Any] = {}
         inputs = {t: schemas.load_schema(t) for t in schemas.MESSAGE_TYPES}
         inputs.update(origin_schemas(p.policy for p in plans.values()))
@@ -65,16 +67,15 @@ class CompiledRoutes:
     def route(self, topic: str, value: bytes | None, paused: dict | None) -> tuple[str, str, list] | None:
         """(source, message_id, rows) of one input record, or None for the reference to do it."""
         found = self.decoder.compiled_source(topic, value)
-        if found is None:
-            return None
-        source, body = found
-        router = self.routers.get(source)
-        if router is None:
-            return None
-        try:
-            routed = router.route(bytes(body), paused)
-        except ValueError:   # does not decode, or a release does not encode: the reference says how
-            return None
+        router = None if found is None else self.routers.get(found[0])
+        routed = None
+        if router is not None:
+            try:
+                routed = router.route(bytes(found[1]), paused)
+            except ValueError:   # does not decode, or a release does not encode: the reference says how
+                routed = None
         if routed is None:
+            self.fallbacks += 1
             return None
-        return source, routed[0], routed[1]
+        self.routed += 1
+        return found[0], routed[0], routed[1]
