@@ -113,7 +113,7 @@ def result(proc: subprocess.Popen, timeout: float = 900) -> dict:
     out, _ = proc.communicate(timeout=timeout)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed with exit {proc.returncode}")
-    return json.loads(out.strip().splitlines()[-1])
+    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])  # py-spy prints too
 
 
 # ----------------------------------------------------------------------------- driver
@@ -281,7 +281,7 @@ def top_frames(path: str, n: int = 25) -> list[tuple[float, str]]:
         for stack, weight in zip(prof["samples"], prof["weights"]):
             if stack:
                 f = frames[stack[-1]]
-                own[f"{f['name']} ({Path(f.get('file', '?')).name}:{f.get('line', '?')})"] += weight
+                own[f"{f['name']} ({Path(f.get('file', '?')).name})"] += weight
                 total += weight
     return [(100 * w / total, name) for name, w in own.most_common(n)] if total else []
 

@@ -113,7 +113,7 @@ class Encoder:
     writer. The bytes are exactly what confluent-kafka's AvroSerializer writes (a test checks it), at a
     fraction of the per-record cost."""
 
-    __slots__ = ("schema_id", "schema_id_bytes", "_parsed", "_header", "_schema", "_model")
+    __slots__ = ("schema_id", "schema_id_bytes", "_parsed", "header", "_schema", "_model")
 
     def __init__(self, schema_id: int, schema: dict):
         import fastavro
@@ -121,14 +121,14 @@ class Encoder:
         self.schema_id = schema_id
         self.schema_id_bytes = str(schema_id).encode()
         self._parsed = fastavro.parse_schema(schema)
-        self._header = HEADER.pack(MAGIC, schema_id)
+        self.header = HEADER.pack(MAGIC, schema_id)
         self._schema = schema
         self._model = None  # the compiled core's ModelEncoder, built on first encode_model
 
     def encode(self, record: dict) -> bytes:
         """fastavro's bytes for a record dict (plain values, as :func:`schemas.models.to_avro` gives)."""
         buf = io.BytesIO()
-        buf.write(self._header)
+        buf.write(self.header)
         schemaless_writer(buf, self._parsed, record)
         return buf.getvalue()
 

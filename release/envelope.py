@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from release.decision import released_key
 from release.facts import RuleFacts
@@ -38,9 +38,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """Key, headers, record timestamp and earliest delivery time of one released record (module doc)."""
+class Envelope(NamedTuple):
+    """Key, headers, record timestamp and earliest delivery time of one released record (module doc). A named
+    tuple: one is made for every release on the forwarder's hot path."""
 
     key: bytes | None
     headers: list[tuple[str, bytes]]

@@ -112,6 +112,118 @@ impl ModelEncoder {
     }
 }
 
+/// One recipient's decision as the audit carries it: (partner, decision, rule, reason, policy version, output
+/// topic, due ms, bytes).
+type AuditDecision = (String, String, String, String, String, Option<String>, Option<i64>, Option<i64>);
+
+/// Confluent-framed DecisionAudit v4, byte for byte what `consumers.shell.codec.AuditEncoder` writes (the Python
+/// encoder stays the reference; `tests/unit/test_compiled_audit.py` compares them).
+#[pyclass(frozen, module = "liaison_compiled")]
+struct AuditEncoder {
+    header: Vec<u8>,
+    symbols: Vec<String>,
+    #[pyo3(get)]
+    schema_id: u32,
+}
+
+#[pymethods]
+impl AuditEncoder {
+    #[new]
+    fn new(schema_json: &str, schema_id: u32) -> PyResult<Self> {
+        let schema = Schema::parse(schema_json).map_err(value_error)?;
+        let fields = match &schema.nodes[schema.root] {
+            Node::Record { fields, .. } => fields.clone(),
+            _ => return Err(value_error("DecisionAudit is not a record")),
+        };
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        let want = ["input_topic", "input_partition", "input_offset", "message_id", "message_type", "partner", "decision",
+                    "rule", "reason", "policy_version", "output_topic", "decided_at", "forwarder", "due_at", "bytes",
+                    "decisions"];
+        if names != want {
+            return Err(value_error(format!("DecisionAudit schema fields changed ({names:?}); update AuditEncoder")));
+        }
+        let decision = fields[6].1;
+        let symbols = match &schema.nodes[decision] {
+            Node::Union(bs) => match &schema.nodes[bs[1]] {
+                Node::Enum { symbols, .. } => symbols.clone(),
+                _ => return Err(value_error("decision is not [null, Outcome]")),
+            },
+            _ => return Err(value_error("decision is not [null, Outcome]")),
+        };
+        let mut header = vec![0u8];
+        header.extend_from_slice(&schema_id.to_be_bytes());
+        Ok(AuditEncoder { header, symbols, schema_id })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn encode<'py>(&self, py: Python<'py>, topic: &str, partition: i64, offset: i64, message_id: Option<&str>,
+                   message_type: Option<&str>, decided_at: i64, forwarder: &str, decisions: Vec<AuditDecision>)
+                   -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(128 + 160 * decisions.len());
+        out.extend_from_slice(&self.header);
+        avro_string(&mut out, topic);
+        avro_long(&mut out, partition);
+        avro_long(&mut out, offset);
+        avro_opt_string(&mut out, message_id);
+        avro_opt_string(&mut out, message_type);
+        out.extend_from_slice(&[0; 6]); // v1-v3 per-recipient fields: null in v4
+        avro_long(&mut out, decided_at);
+        avro_string(&mut out, forwarder);
+        out.extend_from_slice(&[0; 2]);
+        if !decisions.is_empty() {
+            avro_long(&mut out, decisions.len() as i64);
+            for (partner, decision, rule, reason, version, out_topic, due, size) in &decisions {
+                avro_string(&mut out, partner);
+                let i = self.symbols.iter().position(|s| s == decision)
+                    .ok_or_else(|| value_error(format!("decision {decision:?} is not an Outcome")))?;
+                avro_long(&mut out, i as i64);
+                avro_string(&mut out, rule);
+                avro_string(&mut out, reason);
+                avro_string(&mut out, version);
+                avro_opt_string(&mut out, out_topic.as_deref());
+                avro_opt_long(&mut out, *due);
+                avro_opt_long(&mut out, *size);
+            }
+        }
+        out.push(0);
+        Ok(PyBytes::new(py, &out))
+    }
+}
+
+fn avro_long(out: &mut Vec<u8>, v: i64) {
+    let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    while n & !0x7F != 0 {
+        out.push(((n & 0x7F) | 0x80) as u8);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn avro_string(out: &mut Vec<u8>, s: &str) {
+    avro_long(out, s.len() as i64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn avro_opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(2);
+            avro_string(out, s);
+        }
+    }
+}
+
+fn avro_opt_long(out: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        None => out.push(0),
+        Some(v) => {
+            out.push(2);
+            avro_long(out, v);
+        }
+    }
+}
+
 /// A release's envelope: (key, label.message_id, timestamp ms, due ms).
 type Envelope = (Option<String>, Option<String>, Option<i64>, Option<i64>);
 
@@ -314,6 +426,7 @@ fn pseudonymise(key: &[u8], value: &str) -> String {
 fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
     m.add_class::<ModelEncoder>()?;
+    m.add_class::<AuditEncoder>()?;
     m.add_class::<Decider>()?;
     m.add_class::<Router>()?;
     m.add_class::<Validator>()?;

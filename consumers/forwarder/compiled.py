@@ -22,16 +22,22 @@ from typing import Any
 import liaison_compiled
 
 import schemas
-from consumers.shell.codec import InputDecoder
+from consumers.shell.codec import InputDecoder, audit_schema
 from release import SecretStore
 from release.exchange import origin_schemas
 from release.program import NotCompilable, program_of
 from schemas.models.rules import validation_rules
 
-__all__ = ["CompiledRoutes", "ENGINES"]
+__all__ = ["CompiledRoutes", "ENGINES", "compiled_audit"]
 
 #: --engine: the compiled core, or the Python reference for every record
 ENGINES = ("compiled", "reference")
+
+
+def compiled_audit(audit):
+    """The compiled core's DecisionAudit encoder for the same registered schema as ``audit`` (the Python
+    AuditEncoder, the reference): the same call, the same bytes (tests/unit/test_compiled_audit.py)."""
+    return liaison_compiled.AuditEncoder(json.dumps(audit_schema()), audit.schema_id)
 
 
 class CompiledRoutes:

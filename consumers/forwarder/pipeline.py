@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from consumers.shell.codec import AuditEncoder, DecodeError, InputDecoder, RegistryUnavailable
 from consumers.forwarder.hold import HoldError, check_hold_bound, held, hold_record, released
 from consumers.shell.records import Headers, InRecord, OutRecord, Poison, PoisonSet
-from core.serde import Encoder, frame
+from core.serde import Encoder
 from core.topics import (AUDIT_TOPIC, COMPONENT_PREFIX, DEADLETTER_TOPIC, HOLD_TOPIC, MAX_HOLD_SECONDS,
                          PARTNER_PREFIX, recipient_topic)
 from release import CompiledPolicy, decide, envelope
@@ -286,15 +286,16 @@ class Pipeline:
         """The same from the compiled core's rows (one per partner, in plan order), then :meth:`_emit`."""
         type_header = ("type", type_name.rpartition("/")[2].encode())
         decisions = []
+        append = decisions.append
         for (code, plan), (_code, decision, rule, reason, body, env) in zip(partners, rows, strict=True):
-            value = out = None
-            if body is not None:
-                value = frame(plan.encoders[type_name].schema_id, body)
-                key, mid, timestamp_ms, due_ms = env
-                headers = [plan.version_header] + ([("message_id", mid.encode())] if mid is not None else []) + \
-                    [type_header]
-                out = Envelope(None if key is None else key.encode(), headers, timestamp_ms, due_ms)
-            decisions.append((code, plan, decision, rule, reason, value, out))
+            if body is None:
+                append((code, plan, decision, rule, reason, None, None))
+                continue
+            key, mid, timestamp_ms, due_ms = env
+            headers = [plan.version_header, ("message_id", mid.encode()), type_header] if mid is not None else \
+                [plan.version_header, type_header]
+            append((code, plan, decision, rule, reason, plan.encoders[type_name].header + body,
+                    Envelope(None if key is None else key.encode(), headers, timestamp_ms, due_ms)))
         self._emit(rec, type_name, message_id, decisions, now_ms, result)
 
     def _emit(self, rec: InRecord, type_name: str, message_id: str, decisions: list, now_ms: int,

@@ -53,7 +53,7 @@ from core.settings import Settings, get_settings
 from core.topics import DEADLETTER_TOPIC, HOLD_TOPIC, INTERNAL_TOPICS, ORIGIN_PREFIX
 from release import SecretStore
 from release.exchange import origin_schemas
-from consumers.forwarder.compiled import ENGINES, CompiledRoutes
+from consumers.forwarder.compiled import ENGINES, CompiledRoutes, compiled_audit
 
 __all__ = ["BatchStats", "Forwarder", "MAX_RECORD_BYTES", "PartnerPlan", "ensure_partner_keys"]
 
@@ -107,6 +107,8 @@ class Forwarder:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         self._validate = validate
+        if self.engine == "compiled":  # the same bytes, written by the core
+            self.audit = compiled_audit(self.audit)
         self.pipeline = Pipeline(self.decoder, self.audit, plans, self.transactional_id, group=self.group_id,
                                  compiled=self._routes(plans))
         self.totals = BatchStats()

@@ -1,4 +1,5 @@
-"""Issue 13, acceptance 1: the forwarder's pipeline on the compiled core and on the reference give identical outputs
+"""Issue 13, acceptance 1: the forwarder's pipeline on the compiled core (its routes and its audit encoder, as the
+service runs it) and on the reference give identical outputs
 (every partner and component record, held record, audit and dead letter: topic, key, value bytes, headers,
 timestamp; so every decision, rule and reason, which the audits carry), offsets and counts, on more than 1,000,000
 records per run:
@@ -27,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import schemas
-from consumers.forwarder.compiled import CompiledRoutes
+from consumers.forwarder.compiled import CompiledRoutes, compiled_audit
 from consumers.forwarder.pipeline import Pipeline
 from consumers.shell.codec import InputDecoder
 from consumers.shell.records import InRecord
@@ -63,7 +64,8 @@ class World:
         self.reference = Pipeline(InputDecoder(env.registry), env.audit, env.plans, FORWARDER, group="g")
         decoder = InputDecoder(env.registry)
         self.routes = CompiledRoutes(env.plans, env.secrets, decoder)
-        self.compiled = Pipeline(decoder, env.audit, env.plans, FORWARDER, group="g", compiled=self.routes)
+        self.compiled = Pipeline(decoder, compiled_audit(env.audit), env.plans, FORWARDER, group="g",
+                                 compiled=self.routes)
         self.encoders = {t: serde.Encoder(env.registry.register(serde.value_subject(topic_for(t)),
                                                                 schemas.schema_str(t)), schemas.load_schema(t))
                          for t in schemas.MESSAGE_TYPES}

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from consumers.forwarder.compiled import CompiledRoutes
+from consumers.forwarder.compiled import CompiledRoutes, compiled_audit
 from consumers.forwarder.pipeline import Pipeline
 from consumers.shell.codec import InputDecoder
 from consumers.shell.records import InRecord
@@ -33,7 +33,7 @@ def env(tmp_path_factory):
 def pipelines(env):
     reference = Pipeline(InputDecoder(env.registry), env.audit, env.plans, FORWARDER, group="g")
     decoder = InputDecoder(env.registry)
-    compiled = Pipeline(decoder, env.audit, env.plans, FORWARDER, group="g",
+    compiled = Pipeline(decoder, compiled_audit(env.audit), env.plans, FORWARDER, group="g",
                         compiled=CompiledRoutes(env.plans, env.secrets, decoder))
     return reference, compiled
 
