@@ -197,7 +197,8 @@ def drive(args) -> None:
     print("# raw transactional pass-through on the same backlog")
     raw = result(spawn("passthrough", g_pass, args.idle))
     print("# two forwarder processes in one group on the same backlog")
-    pair = [spawn("forward", g_two, args.idle, instance=f"{g_two}-{i}", engine=args.engine, policies=policies)
+    pair = [spawn("forward", g_two, max(args.idle, 12.0), instance=f"{g_two}-{i}", engine=args.engine,
+                  policies=policies)
             for i in "ab"]
     two = [result(p) for p in pair]
     two_rate = sum(r["records"] for r in two) / (max(r["end"] for r in two) - min(r["start"] for r in two))
