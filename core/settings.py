@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     #: How the forwarder decides: the compiled core (compiled/, the reference for what it does not take) or the
     #: Python reference (release.decide) for every record.
     forwarder_engine: Literal["compiled", "reference"] = "compiled"
+    #: The same for the ingress guard: the compiled core accepts what it takes outright, the reference checks the
+    #: rest (and names every quarantine's check), or the reference checks every record.
+    guard_engine: Literal["compiled", "reference"] = "compiled"
 
     # --- client security (see `security()`): empty means "as the running local servers say" ---------------
     #: Which principal (SASL user) a client authenticates as when no caller chooses one: `admin` for tooling.

@@ -5,6 +5,7 @@
 //! release transforms ([`transforms`]: coarsen's snap, bucket, pseudonymise).
 
 pub mod avro;
+pub mod guard;
 pub mod objects;
 pub mod program;
 pub mod transforms;
@@ -292,6 +293,38 @@ fn today() -> i64 {
     secs.div_euclid(86_400)
 }
 
+/// The ingress guard's accept path for one partner and type (`guard`): a record's Avro body in, the partner-origin
+/// record out when the core accepts it outright.
+#[pyclass(frozen, module = "liaison_compiled")]
+struct Guard {
+    guard: guard::Guard,
+}
+
+#[pymethods]
+impl Guard {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(inbound_schema_json: &str, origin_schema_json: &str, rules_json: &str, code: String,
+           classifications: Vec<String>, own_nation: String, room: usize, max_age_ms: i64, max_future_ms: i64,
+           has_time: bool) -> PyResult<Self> {
+        let cfg = guard::GuardConfig { code, classifications, own_nation, room, max_age_ms, max_future_ms, has_time };
+        Ok(Guard {
+            guard: guard::Guard::new(
+                Schema::parse(inbound_schema_json).map_err(value_error)?,
+                Schema::parse(origin_schema_json).map_err(value_error)?,
+                validate::Validator::new(rules_json).map_err(value_error)?,
+                cfg,
+            )
+            .map_err(value_error)?,
+        })
+    }
+
+    /// (canonical message id, the partner-origin record's Avro body), or None: the reference decides.
+    fn accept<'py>(&self, py: Python<'py>, data: &[u8], now_ms: i64) -> Option<(String, Bound<'py, PyBytes>)> {
+        self.guard.accept(data, now_ms, today()).map(|(mid, body)| (mid, PyBytes::new(py, &body)))
+    }
+}
+
 /// Does a record pass the models' validation (`schemas/models/rules.py`'s rules)?
 #[pyclass(frozen, module = "liaison_compiled")]
 struct Validator {
@@ -430,6 +463,7 @@ fn liaison_compiled(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Decider>()?;
     m.add_class::<Router>()?;
     m.add_class::<Validator>()?;
+    m.add_class::<Guard>()?;
     m.add_function(wrap_pyfunction!(snap_down, m)?)?;
     m.add_function(wrap_pyfunction!(bucket, m)?)?;
     m.add_function(wrap_pyfunction!(pseudonymise, m)?)?;

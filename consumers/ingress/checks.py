@@ -85,6 +85,8 @@ class TypePlan:
     origin_topic: str
     origin_encoder: Any  # core.serde.Encoder of the partner-origin schema
     has_time: bool = False
+    schema: dict | None = None  # the inbound schema (the compiled core's reader)
+    origin_schema: dict | None = None
 
 
 @dataclass(slots=True)

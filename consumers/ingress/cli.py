@@ -29,6 +29,8 @@ def ingress(partner: str = typer.Option(..., "--partner", help="partner code (RU
             max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
             duration: float = typer.Option(None, help="exit after this many seconds"),
             metrics_port: int = typer.Option(None, help="serve /metrics, /healthz and /readyz on this port"),
+            engine: str = typer.Option(None, "--engine", help="compiled (default, LIAISON_GUARD_ENGINE) or reference: "
+                                       "the compiled core accepts what it takes outright, the Python checks the rest"),
             supervise_: bool = typer.Option(False, "--supervise", help="after a recoverable fault build new clients "
                                            "with backoff instead of exiting")) -> None:
     """Check what a partner publishes to us: accept it relabelled partner-origin, or quarantine it, exactly once."""
@@ -38,7 +40,7 @@ def ingress(partner: str = typer.Option(..., "--partner", help="partner code (RU
     names = tuple(n.strip() for n in checks.split(",") if n.strip())
     spec = Supervision(
         "ingress guard", f"liaison-ingress-{partner.lower()}",
-        build=lambda: Guard(partner, policies_dir=policies, batch_size=batch_size, checks=names),
+        build=lambda: Guard(partner, policies_dir=policies, batch_size=batch_size, checks=names, engine=engine),
         summary=lambda t: (f"ingress {partner.upper()}: {t.records} record(s): accepted {t.accepted}, quarantined "
                            f"{t.quarantined}"),
         log=log, refused=(IncompatibleSchema, MissingSubject, ValueError, FileNotFoundError),

@@ -2,7 +2,8 @@
 out. No Kafka client in here; the clock and the seen ids come in.
 
     InRecord of liaison.inbound.<code>.<domain>.<type>
-        -> the checks in order (:mod:`consumers.ingress.checks`), stopping at the first that fails
+        -> the compiled core (consumers/ingress/compiled.py), when it accepts the record outright: accepted below
+        -> else the checks in order (:mod:`consumers.ingress.checks`), stopping at the first that fails
         accepted:     the record relabelled partner-origin (originator "partner.<code>", caveats + "ORIGIN <CODE>",
                       classification and releasable_to as sent), encoded with the partner-origin schema, to
                       liaison.origin.<code>.<domain>.<type> (key: the message id)
@@ -118,7 +119,8 @@ class Pipeline:
     ``schemas``: the inbound subjects' versions (:class:`~consumers.ingress.registry.InboundSchemas`);
     ``audit``: Encoder of IngressAudit; ``guard``: this instance's transactional id (audits, headers)."""
 
-    def __init__(self, config: GuardConfig, plans: dict[str, TypePlan], schemas, audit, guard: str):
+    def __init__(self, config: GuardConfig, plans: dict[str, TypePlan], schemas, audit, guard: str,
+                 compiled=None):
         self.config = config
         self.partner = config.partner
         self.plans = plans
@@ -126,6 +128,9 @@ class Pipeline:
         self.audit = audit
         self.guard = guard
         self.quarantine_topic = quarantine_topic(config.partner)
+        #: the compiled core's accept path (consumers.ingress.compiled.GuardCore), or None: the reference checks
+        #: every record
+        self.compiled = compiled
 
     def process(self, batch: Iterable[InRecord], now_ms: int, seen: Container[str] = frozenset(),
                 poison: PoisonSet | None = None) -> BatchResult:
@@ -139,6 +144,12 @@ class Pipeline:
             result._coords.append((rec.topic, rec.partition, rec.offset))
             bad = poison.get((rec.topic, rec.partition, rec.offset)) if poison else None
             plan = self.plans.get(rec.topic)
+            if bad is None and plan is not None and self.compiled is not None:
+                accepted = self.compiled.accept(rec, plan, now_ms, seen, batch_ids)
+                if accepted is not None:  # every check passed in the core: decode, label, validation, relabel
+                    self._accept(rec, plan, accepted[0], accepted[1], now_ms, result)
+                    batch_ids.add(accepted[0])
+                    continue
             x = Inspect(rec, plan, now_ms, seen, batch_ids) if plan is not None else None
             try:
                 if bad is not None:  # its outputs could not be produced: quarantined, never decided again

@@ -36,10 +36,11 @@ def type_plans(policy: CompiledPolicy, origin_encoder_for: EncoderFactory) -> di
     plans = {}
     for type_name in exchanged_types(policy):
         schema = inbound_schema(policy, type_name)
+        origin = origin_schema(policy, type_name)
         topic, out_topic = inbound_topic(code, type_name), origin_topic(code, type_name)
         plans[topic] = TypePlan(
             type_name=type_name, topic=topic, subject=serde.value_subject(topic), reader=parse(schema),
             validate=validator_for(type_name, schema), origin_topic=out_topic,
-            origin_encoder=origin_encoder_for(out_topic, origin_schema(policy, type_name)),
-            has_time=any(f["name"] == "time" for f in schema["fields"]))
+            origin_encoder=origin_encoder_for(out_topic, origin),
+            has_time=any(f["name"] == "time" for f in schema["fields"]), schema=schema, origin_schema=origin)
     return plans

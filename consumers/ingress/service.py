@@ -40,6 +40,7 @@ from consumers.shell.schema_cache import SchemaCache
 from consumers.shell.records import in_records
 from consumers.shell.txn import Transactions
 from consumers.ingress.checks import CHECKS, build_checks
+from consumers.ingress.compiled import ENGINES, GuardCore
 from consumers.ingress.pipeline import BatchResult, IngressStats, Pipeline
 from consumers.ingress.plans import guard_config, type_plans
 from consumers.ingress.registry import InboundSchemas
@@ -73,7 +74,8 @@ def _audit_schema() -> dict:
 class Guard:
     def __init__(self, partner: str, settings: Settings | None = None, policies_dir: Path | None = None,
                  batch_size: int = 500, checks: tuple[str, ...] = CHECKS, consumer_conf: dict | None = None,
-                 producer_conf: dict | None = None, principal: str = INGRESS, cache_path: Path | None = None):
+                 producer_conf: dict | None = None, principal: str = INGRESS, cache_path: Path | None = None,
+                 engine: str | None = None):
         code = partner.upper()
         if not is_partner_code(code):
             raise ValueError(f"{partner!r} is not a partner code (three letters, e.g. RUS)")
@@ -104,7 +106,15 @@ class Guard:
         source.report()
         self.decoder = InboundSchemas(self.client)  # `decoder`: the name the forwarder's status() reads
         self.decoder.load(p.subject for p in self.plans.values())
-        self.pipeline = Pipeline(self.config, self.plans, self.decoder, self.audit, self.transactional_id)
+        #: "compiled" (the compiled core accepts what it takes, the reference checks the rest) or "reference"
+        self.engine = engine or self.settings.guard_engine
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        core = GuardCore(self.config, self.plans, self.decoder) if self.engine == "compiled" else None
+        if core is not None and core.refused:
+            log.warning("compiled core: inbound topics left to the reference", topics=core.refused)
+        self.pipeline = Pipeline(self.config, self.plans, self.decoder, self.audit, self.transactional_id,
+                                 compiled=core)
         self.totals = IngressStats()
         self.seen: set[str] = set()
         self._stop = False
@@ -252,7 +262,7 @@ class Guard:
             poll_timeout: float = 0.5) -> IngressStats:
         topics = sorted(self.plans)
         self.consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
-        log.info("ingress guard started", partner=self.partner, transactional_id=self.transactional_id,
+        log.info("ingress guard started", partner=self.partner, transactional_id=self.transactional_id, engine=self.engine,
                  group=self.group_id, topics=topics, checks=list(self.config.checks),
                  classification_ceiling=self.config.inbound.classification_ceiling,
                  max_future_s=self.config.inbound.max_future_s, max_age_s=self.config.inbound.max_age_s,

@@ -52,24 +52,32 @@ def python_whitespace() -> str:
     return "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 
 
-def validation_rules(type_name: str) -> dict[str, Any]:
-    """The rules of message type ``type_name``'s model, by field index of its Avro schema."""
-    return {"record": _record(MODELS[type_name], schemas.load_schema(type_name)), "whitespace": python_whitespace()}
+def validation_rules(type_name: str, schema: dict | None = None) -> dict[str, Any]:
+    """The rules of message type ``type_name``'s model, by field index of its Avro schema; with ``schema``
+    (a partner's exchange format: some fields dropped, some made optional) the rules of the guard's partial model
+    (consumers/ingress/validation.py): the fields present keep their rules, a value the schema makes optional may
+    be left out, a model validator that reads a field the schema drops does not apply."""
+    partial = schema is not None
+    return {"record": _record(MODELS[type_name], schema if partial else schemas.load_schema(type_name),
+                              partial=partial),
+            "whitespace": python_whitespace()}
 
 
-def _record(model: type[BaseModel], schema: dict, named: dict | None = None) -> dict[str, Any]:
+def _record(model: type[BaseModel], schema: dict, named: dict | None = None, partial: bool = False) -> dict[str, Any]:
     named = {} if named is None else named
     named[schema["name"]] = schema
     if "namespace" in schema:
         named[f"{schema['namespace']}.{schema['name']}"] = schema
     names = [f["name"] for f in schema["fields"]]
     avro_types = {f["name"]: f["type"] for f in schema["fields"]}
-    if set(names) != set(model.model_fields):
+    if (set(names) - set(model.model_fields)) if partial else (set(names) != set(model.model_fields)):
         raise UnknownRule(f"{model.__name__}: fields {sorted(model.model_fields)} are not the schema's {names}")
     out_fields = []
     for name, info in model.model_fields.items():
+        if name not in avro_types:  # dropped from the partner's format
+            continue
         rule = _rule(info.annotation, list(info.metadata), _resolve(avro_types[name], named), named,
-                     f"{model.__name__}.{name}")
+                     f"{model.__name__}.{name}", partial)
         if rule:
             out_fields.append([names.index(name), rule])
     checks = []
@@ -77,17 +85,22 @@ def _record(model: type[BaseModel], schema: dict, named: dict | None = None) -> 
         spec = _MODEL_CHECKS.get((model, method))
         if spec is None:
             raise UnknownRule(f"{model.__name__}.{method}: a model validator the compiled core does not know")
-        op, *paths = spec
-        checks.append([op] + [_path(model, schema, p, named) for p in paths])
+        op, *dotted = spec
+        paths = [_path(model, schema, p, named) for p in dotted]
+        if None in paths:  # reads a field the partner does not send: not applicable (the partial model's rule)
+            continue
+        checks.append([op] + paths)
     return {"fields": out_fields, "checks": checks}
 
 
-def _path(model, schema, dotted: str, named) -> list[int]:
+def _path(model, schema, dotted: str, named) -> list[int] | None:
     out, rec = [], schema
     for part in dotted.split("."):
         names = [f["name"] for f in rec["fields"]]
+        if part not in names:
+            return None
         out.append(names.index(part))
-        t = _resolve(next(f["type"] for f in rec["fields"] if f["name"] == part), named)
+        t = _non_null(_resolve(next(f["type"] for f in rec["fields"] if f["name"] == part), named))
         rec = t if isinstance(t, dict) and t.get("type") == "record" else rec
     return out
 
@@ -109,7 +122,8 @@ def _non_null(t):
     return t
 
 
-def _rule(annotation: Any, metadata: list, avro: Any, named: dict, where: str) -> dict[str, Any]:
+def _rule(annotation: Any, metadata: list, avro: Any, named: dict, where: str, partial: bool = False
+          ) -> dict[str, Any]:
     """The rule of one value: its annotation (Optional, Annotated, list, a model, a scalar) and metadata."""
     out: dict[str, Any] = {}
     origin = get_origin(annotation)
@@ -117,15 +131,17 @@ def _rule(annotation: Any, metadata: list, avro: Any, named: dict, where: str) -
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) != 1:
             raise UnknownRule(f"{where}: a union of {args}")
-        return _rule(args[0], metadata, _non_null(avro), named, where)
+        return _rule(args[0], metadata, _non_null(avro), named, where, partial)
     if origin is Annotated:
         base, *extra = get_args(annotation)
-        return _rule(base, metadata + list(extra), avro, named, where)
+        return _rule(base, metadata + list(extra), avro, named, where, partial)
+    if partial:  # a value the partner's format makes optional: the partial model accepts it left out
+        avro = _non_null(avro)
     bounds = _bounds(metadata, where)
     if origin is list:
         (item,) = get_args(annotation)
         avro = _non_null(avro)
-        items = _rule(item, [], _resolve(avro["items"], named), named, where + "[]")
+        items = _rule(item, [], _resolve(avro["items"], named), named, where + "[]", partial)
         out["list"] = {k: v for k, v in bounds.items() if k in ("min_len", "max_len")}
         if items:
             out["items"] = items
@@ -133,7 +149,7 @@ def _rule(annotation: Any, metadata: list, avro: Any, named: dict, where: str) -
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         record = _non_null(avro)
         record = named.get(record, record) if isinstance(record, str) else record
-        out["record"] = _record(annotation, record, named)
+        out["record"] = _record(annotation, record, named, partial)
         return out
     if annotation is str:
         out["str"] = {k: v for k, v in bounds.items() if k in ("min_len", "max_len", "pattern", "nonblank")}

@@ -1,5 +1,6 @@
 """The ingress guard's pure pipeline: every check, in order, on records built here (no broker, no registry: an
-in-memory one), the relabelled output, the quarantine with the original bytes, the audits, the seen ids."""
+in-memory one), the relabelled output, the quarantine with the original bytes, the audits, the seen ids; on the
+reference engine and on the compiled one (tests taking ``env`` run on both)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from consumers.shell.codec import RegistryUnavailable
 from consumers.shell.records import InRecord, Poison
 from consumers.ingress.checks import CHECKS, MAX_VALUE_BYTES, GuardConfig, build_checks
+from consumers.ingress.compiled import GuardCore
 from consumers.ingress.pipeline import QUARANTINE_HEADERS, Pipeline, seen_key
 from consumers.ingress.plans import guard_config, type_plans
 from consumers.ingress.registry import InboundSchemas, plain_uuids
@@ -87,7 +89,7 @@ def policy():
 
 
 class Env:
-    def __init__(self, policy, config: GuardConfig | None = None):
+    def __init__(self, policy, config: GuardConfig | None = None, engine: str = "reference"):
         self.policy = policy
         self.registry = FakeRegistry()
         for t in MESSAGE_TYPES:  # our own subjects come first: their ids are not the partner's
@@ -102,7 +104,8 @@ class Env:
         self.audit = serde.Encoder(audit_id, AUDIT_SCHEMA)
         # the checks' defaults (Inbound()), whatever deploy/policies says: guard_config is tested on its own
         self.config = config or GuardConfig("RUS", Inbound())
-        self.pipeline = Pipeline(self.config, self.plans, self.schemas, self.audit, GUARD)
+        self.core = GuardCore(self.config, self.plans, self.schemas) if engine == "compiled" else None
+        self.pipeline = Pipeline(self.config, self.plans, self.schemas, self.audit, GUARD, compiled=self.core)
         self.offsets: dict[tuple[str, int], int] = {}
 
     def record(self, type_name: str, **label) -> dict:
@@ -172,9 +175,11 @@ def only_check(result) -> str:
     return dict(q.headers)["liaison.quarantine.check"].decode()
 
 
-@pytest.fixture()
-def env(policy):
-    return Env(policy)
+@pytest.fixture(params=["reference", "compiled"])
+def env(policy, request):
+    """Every test on both engines: the reference checks every record; on the compiled one the core accepts what
+    passes outright and the reference names every quarantine (consumers/ingress/compiled.py)."""
+    return Env(policy, engine=request.param)
 
 
 # ---------------------------------------------------------------------------------------------- accepted
