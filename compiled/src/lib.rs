@@ -191,18 +191,10 @@ impl AuditEncoder {
     }
 }
 
-fn avro_long(out: &mut Vec<u8>, v: i64) {
-    let mut n = ((v << 1) ^ (v >> 63)) as u64;
-    while n & !0x7F != 0 {
-        out.push(((n & 0x7F) | 0x80) as u8);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
+use objects::long as avro_long;
 
 fn avro_string(out: &mut Vec<u8>, s: &str) {
-    avro_long(out, s.len() as i64);
-    out.extend_from_slice(s.as_bytes());
+    objects::sized(out, s.as_bytes());
 }
 
 fn avro_opt_string(out: &mut Vec<u8>, s: Option<&str>) {

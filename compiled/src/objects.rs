@@ -215,7 +215,8 @@ impl ObjectEncoder {
     }
 }
 
-fn long(out: &mut Vec<u8>, v: i64) {
+/// An Avro int or long: zig-zag, then base-128 varint.
+pub(crate) fn long(out: &mut Vec<u8>, v: i64) {
     let mut n = ((v << 1) ^ (v >> 63)) as u64;
     while n & !0x7F != 0 {
         out.push(((n & 0x7F) | 0x80) as u8);
@@ -224,7 +225,8 @@ fn long(out: &mut Vec<u8>, v: i64) {
     out.push(n as u8);
 }
 
-fn sized(out: &mut Vec<u8>, b: &[u8]) {
+/// Avro bytes or string: the length, then the bytes.
+pub(crate) fn sized(out: &mut Vec<u8>, b: &[u8]) {
     long(out, b.len() as i64);
     out.extend_from_slice(b);
 }

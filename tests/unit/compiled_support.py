@@ -11,3 +11,27 @@ def raw_schema(schema):
     if isinstance(schema, list):
         return [raw_schema(s) for s in schema]
     return schema
+
+
+def named_types(schema, named: dict | None = None) -> dict:
+    """Every named type (record, enum, fixed) defined anywhere in ``schema``, by name and by full name: one defined
+    in a union branch a generator did not take may be used by name later."""
+    named = {} if named is None else named
+
+    def walk(t):
+        if isinstance(t, list):
+            for branch in t:
+                walk(branch)
+        elif isinstance(t, dict):
+            if t.get("type") in ("record", "enum", "fixed"):
+                named[t["name"]] = t
+                if "namespace" in t:
+                    named[f"{t['namespace']}.{t['name']}"] = t
+            for f in t.get("fields", ()):
+                walk(f["type"])
+            for k in ("items", "values", "type"):
+                if isinstance(t.get(k), (dict, list)):
+                    walk(t[k])
+
+    walk(schema)
+    return named

@@ -30,7 +30,7 @@ from core import REPO_ROOT
 from producers.simulate import Simulator
 from release.transforms import make_bucket, make_pseudonymise, snap_down
 from schemas.models import to_avro
-from tests.unit.compiled_support import raw_schema
+from tests.unit.compiled_support import named_types, raw_schema
 
 pytestmark = pytest.mark.unit
 
@@ -157,24 +157,7 @@ def test_every_enum_symbol_of_every_schema():
 
 def _minimal(schema, rnd, named=None):
     """A small valid record of ``schema`` (plain), union branches chosen at random."""
-    named = {} if named is None else named
-
-    def define(t):  # every named type first: one defined in a union branch not chosen may be used later
-        if isinstance(t, list):
-            for branch in t:
-                define(branch)
-        elif isinstance(t, dict):
-            if t.get("type") in ("record", "enum", "fixed"):
-                named[t["name"]] = t
-                if "namespace" in t:
-                    named[f"{t['namespace']}.{t['name']}"] = t
-            for f in t.get("fields", ()):
-                define(f["type"])
-            for k in ("items", "values", "type"):
-                if isinstance(t.get(k), (dict, list)):
-                    define(t[k])
-
-    define(schema)
+    named = named_types(schema, {} if named is None else named)
 
     def value(t):
         if isinstance(t, str):

@@ -24,6 +24,7 @@ from core import serde
 from producers.simulate import sample
 from schemas.examples import examples
 from schemas.models import MODELS, model_name, to_avro
+from tests.unit.compiled_support import named_types
 
 pytestmark = pytest.mark.unit
 
@@ -65,26 +66,6 @@ EDGE_TIME = [datetime.datetime(1, 1, 1, tzinfo=UTC), datetime.datetime(9999, 12,
              0, -1, 1_800_000_000_123]
 EDGE_DATE = [datetime.date(1, 1, 1), datetime.date(9999, 12, 31), datetime.date(1969, 12, 31),
              datetime.date(1970, 1, 1), datetime.datetime(2000, 2, 29, 23, 0, tzinfo=UTC), 0, -719_162]
-
-
-def _named(schema) -> dict:
-    out = {}
-
-    def walk(t):
-        if isinstance(t, list):
-            for b in t:
-                walk(b)
-        elif isinstance(t, dict):
-            if t.get("type") in ("record", "enum", "fixed"):
-                out[t["name"]] = t
-            for f in t.get("fields", ()):
-                walk(f["type"])
-            for k in ("items", "values", "type"):
-                if isinstance(t.get(k), (dict, list)):
-                    walk(t[k])
-
-    walk(schema)
-    return out
 
 
 def _plant(value, t, draw, named, logical=None):
@@ -150,7 +131,7 @@ BASES = {}
 for _m in sample(3_000, seed=9, rate=2000.0) + list(examples().values()):
     BASES.setdefault(model_name(_m), []).append(to_avro(_m))
 SCHEMAS = {t: schemas.load_schema(t) for t in TYPES}
-NAMED = {t: _named(SCHEMAS[t]) for t in TYPES}
+NAMED = {t: named_types(SCHEMAS[t]) for t in TYPES}
 
 
 @settings(max_examples=3_000, deadline=None, suppress_health_check=list(HealthCheck))
