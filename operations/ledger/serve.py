@@ -69,7 +69,8 @@ class LedgerCollector:
         for topic, n in consumed.items():
             audit.add_metric([topic], n)
         yield audit
-        counted = CounterMetricFamily("liaison_ledger_counted", "Audit records counted", labels=["direction"])
+        counted = CounterMetricFamily("liaison_ledger_counted", "Audit decisions counted (a decision audit carries "
+                                      "one per recipient)", labels=["direction"])
         counted.add_metric(["given"], counters["given"])
         counted.add_metric(["received"], counters["received"])
         yield counted
