@@ -163,13 +163,15 @@ def drive(args) -> None:
     policies = None
     if args.recipients == "two":  # the setup: two partners (deploy/policies also feeds our components)
         import shutil
-        import tempfile
 
         from core import REPO_ROOT
 
-        policies = tempfile.mkdtemp(prefix="policies-", dir=REPO_ROOT / ".state")
+        folder = REPO_ROOT / ".state" / "bench" / "policies-two"  # one folder, made again each run
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
         for code in ("RUS", "USA"):
-            shutil.copy(REPO_ROOT / "deploy" / "policies" / f"{code}.yaml", policies)
+            shutil.copy(REPO_ROOT / "deploy" / "policies" / f"{code}.yaml", folder)
+        policies = str(folder)
     admin = kafka.admin()
     if PASSTHROUGH_TOPIC not in admin.list_topics(timeout=10).topics:
         admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, 12, 1)])[PASSTHROUGH_TOPIC].result()

@@ -28,6 +28,10 @@ pub struct Guard {
     label_at: usize,      // label's field index, inbound and origin alike (checked at construction)
     time_at: Option<usize>,
     lf: LabelFields,      // indices in the label record
+    own: String,          // the partner's originator: its code in lower case
+    own_unit: String,     // "<code>." : the prefix of its units
+    relabelled: String,   // partner.<code>
+    caveat: String,       // ORIGIN <CODE>
 }
 
 struct LabelFields {
@@ -84,7 +88,14 @@ impl Guard {
             message_id: index(&lfields, "message_id")?,
         };
         let time_at = if cfg.has_time { Some(index(&top, "time")?) } else { None };
-        Ok(Guard { inbound, origin, validator, cfg, label_at, time_at, lf })
+        let own = cfg.code.to_lowercase();
+        Ok(Guard {
+            own_unit: format!("{own}."),
+            relabelled: format!("partner.{own}"),
+            caveat: format!("ORIGIN {}", cfg.code.to_uppercase()),
+            own,
+            inbound, origin, validator, cfg, label_at, time_at, lf,
+        })
     }
 
     /// (canonical message id, the partner-origin record's Avro body) when every check the core runs passes.
@@ -114,8 +125,7 @@ impl Guard {
         // originator
         let (oat, ov) = get(self.lf.originator)?;
         let who = text(s, oat, ov)?;
-        let code = self.cfg.code.to_lowercase();
-        if !(who == code || who.starts_with(&format!("{code}."))) {
+        if !(who == self.own || who.starts_with(&self.own_unit)) {
             return None;
         }
         // validation (the partial model's rules)
@@ -138,10 +148,10 @@ impl Guard {
         let mut out = convert(s, s.root, &v, &self.origin, self.origin.root).ok()?;
         let Value::Record(top) = &mut out else { return None };
         let Value::Record(lab) = &mut top[self.label_at] else { return None };
-        lab[self.lf.originator] = Value::String(format!("partner.{code}"));
+        lab[self.lf.originator] = Value::String(self.relabelled.clone());
         lab[self.lf.message_id] = Value::String(mid.clone());
         match &mut lab[self.lf.caveats] {
-            Value::Array(xs) => xs.push(Value::String(format!("ORIGIN {}", self.cfg.code.to_uppercase()))),
+            Value::Array(xs) => xs.push(Value::String(self.caveat.clone())),
             _ => return None,
         }
         let mut bytes = Vec::with_capacity(data.len() + 32);

@@ -209,6 +209,7 @@ class Pipeline:
         #: the compiled core's routes for ``plans`` (consumers.forwarder.compiled.CompiledRoutes), or None: the
         #: reference decides every record
         self.compiled = compiled
+        self._type_headers: dict[str, tuple[str, bytes]] = {}  # source -> its ("type", name) header
 
     def process(self, batch: Iterable[InRecord], now_ms: int, poison: PoisonSet | None = None,
                 paused: dict[str, dict[str, str]] | None = None) -> BatchResult:
@@ -284,7 +285,9 @@ class Pipeline:
     def _release_compiled(self, rec: InRecord, type_name: str, message_id: str, rows: list,
                           partners: list[tuple[str, PartnerPlan]], now_ms: int, result: BatchResult) -> None:
         """The same from the compiled core's rows (one per partner, in plan order), then :meth:`_emit`."""
-        type_header = ("type", type_name.rpartition("/")[2].encode())
+        type_header = self._type_headers.get(type_name)
+        if type_header is None:  # once per source
+            type_header = self._type_headers[type_name] = ("type", type_name.rpartition("/")[2].encode())
         decisions = []
         append = decisions.append
         for (code, plan), (_code, decision, rule, reason, body, env) in zip(partners, rows, strict=True):
