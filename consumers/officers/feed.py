@@ -83,7 +83,7 @@ def _pos(p) -> str | None:
     return f"{p['lat']:.4f},{p['lon']:.4f}"
 
 
-def _fields(type_name: str, v: dict) -> list[tuple[str, object]]:
+def key_fields(type_name: str, v: dict) -> list[tuple[str, object]]:
     """The key fields of each type, in reading order (absent fields - withheld by the policy - are skipped)."""
     if type_name == "AirTrack":
         return [("callsign", v.get("callsign")), ("time", _t(v.get("time"))), ("pos", _pos(v.get("position"))),
@@ -140,7 +140,7 @@ def render_line(msg, type_name: str, value: dict) -> str:
     ts = dt.datetime.fromtimestamp(msg.timestamp()[1] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     label = value.get("label") or {}
     cls = label.get("classification")
-    parts = [f"{k}={val}" for k, val in _fields(type_name, value) if val not in (None, "")]
+    parts = [f"{k}={val}" for k, val in key_fields(type_name, value) if val not in (None, "")]
     return f"{ts}  {type_name:<21} {('[' + cls + ']') if cls else '':<15} " + "  ".join(parts)
 
 
