@@ -22,9 +22,23 @@ def of(acls, principal):
 def test_every_principal_of_the_brief_is_declared_and_no_super_user(declared):
     assert principals(declared) == ["component-air", "component-intel", "component-naval", "deconflict", "forwarder",
                                     "ingress",
-                                    "lag-monitor", "ledger", "partner-rus", "partner-usa", "producer-air",
+                                    "lag-monitor", "ledger", "operations", "partner-rus", "partner-usa", "producer-air",
                                     "producer-intel", "producer-naval", "registry"]
     assert all(a.permission == "ALLOW" and a.host == "*" for a in declared)
+
+
+def test_operations_reads_the_audits_and_the_ledger_and_no_data_topic(declared):
+    mine = of(declared, "operations")
+    reads = {(a.name, a.pattern) for a in mine if a.operation == "READ"}
+    assert reads == {("liaison.audit.decisions", "literal"), ("liaison.audit.ingress", "literal"),
+                     ("liaison.ledger", "literal")}
+    # the lag view: what the lag monitor may describe (its audit prefix: the two audits, literally)
+    lag = {(a.resource, a.name, a.pattern) for a in of(declared, "lag-monitor")} - {
+        ("topic", "liaison.audit.", "prefixed")} | {("topic", "liaison.audit.decisions", "literal"),
+                                                    ("topic", "liaison.audit.ingress", "literal")}
+    assert {(a.resource, a.name, a.pattern) for a in mine if a.operation == "DESCRIBE"} == lag | {
+        ("topic", "liaison.ledger", "literal")}
+    assert {a.operation for a in mine} == {"READ", "DESCRIBE"}
 
 
 @pytest.mark.parametrize("code,other", [("rus", "usa"), ("usa", "rus")])
