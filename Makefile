@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .PHONY: soak install demo test test-deps test-unit test-integration test-faults up down status bench clean
 
-install: $(VENV)/.installed $(VENV)/.compiled
+install: $(VENV)/.installed $(VENV)/.compiled console/web/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -23,12 +23,21 @@ $(VENV)/.compiled: compiled/Cargo.toml compiled/Cargo.lock compiled/pyproject.to
 	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/pip install --quiet ./compiled
 	touch $@
 
+# The console's browser libraries (Leaflet, the world-atlas map, topojson-client) from the npm registry, pinned by
+# console/web/package-lock.json; served by the console itself (no CDN).
+console/web/node_modules/.installed: console/web/package.json console/web/package-lock.json
+	command -v npm >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) || (echo "the console needs Node.js's npm" >&2; exit 1)
+	cd console/web && npm ci --no-audit --no-fund --silent
+	touch $@
+
 demo: install
 	$(BIN)/liaison demo
 
-# System tools the tests need: iptables (tests/faults/test_network_faults.py cuts a broker off the network).
+# System tools the tests need: iptables (tests/faults/test_network_faults.py cuts a broker off the network);
+# Debian's chromium and chromium-driver (tests/integration/test_console_browser.py drives the console headless).
 test-deps:
 	command -v iptables >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables)
+	[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 # The fault suite (kills, outages, network cuts, fuzzing: ~20 min more on 2 cores) runs with `make test-faults`;
 # `make test` (and CI) runs everything else.

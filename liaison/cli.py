@@ -18,6 +18,7 @@ from deploy.topics import app as topics_app
 from deploy.acl import app as acl_app
 from deploy.quotas import app as quotas_app
 from consumers.officers.feed import subscribe
+from console.cli import console
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Liaison bus: need-to-know forwarding of Avro liaison messages on Kafka.")
@@ -33,6 +34,7 @@ app.command("forward")(forward)
 app.command("ingress")(ingress)
 app.command("deconflict")(deconflict)
 app.command("demo")(demo)
+app.command("console")(console)
 app.add_typer(policy_app, name="policy", help="Partner release policies: check and explain.")
 app.add_typer(lag_app, name="lag")
 app.add_typer(ledger_app, name="ledger")

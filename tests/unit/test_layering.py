@@ -10,6 +10,7 @@ Layers, bottom to top (a package may import only those listed for it):
     operations   lag monitor                                     -> core, schemas
     consumers    forwarder, officers' feed                       -> release, core, schemas
     deploy       servers, topics, ACLs, schema registration      -> release, core, schemas
+    console      the web console: officers, components, operations -> consumers, operations, release, core, schemas
     liaison      composition root: CLI and demo                  -> everything
 
 Inside ``consumers``: ``consumers.shell`` (records, codec, faults, transaction, health, supervision) imports no
@@ -35,7 +36,8 @@ ALLOWED: dict[str, set[str]] = {
     "operations": {"core", "schemas"},
     "consumers": {"release", "operations", "core", "schemas"},  # operations: the ledger's pauses (forwarder)
     "deploy": {"release", "core", "schemas"},
-    "liaison": {"deploy", "consumers", "operations", "producers", "release", "core", "schemas"},
+    "console": {"consumers", "operations", "release", "core", "schemas"},  # consumers: the feed's key fields
+    "liaison": {"console", "deploy", "consumers", "operations", "producers", "release", "core", "schemas"},
 }
 PACKAGES = tuple(ALLOWED)
 #: consumer service -> the other services' modules it may import
