@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Callable
 
 import httpx
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from core.audit import decisions_of
 from core.logs import get_logger
@@ -113,7 +113,11 @@ class OperationsReader:
                             + position_by_time(consumer, ledger, None))
             while not self._stop.is_set():
                 for msg in consumer.consume(500, 0.25):
-                    if msg.error() is not None:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:  # shown on the page, as a feed's are
+                            self.error = err.str()
+                            log.warning("console operations read error", topic=msg.topic(), error=err.str())
                         continue
                     self._take(msg, decoder)
         except Exception as e:  # noqa: BLE001 - shown on the page; the server goes on

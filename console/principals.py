@@ -9,6 +9,7 @@ never holds a session with more rights than a person at a screen should have.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from core import topics
@@ -37,6 +38,15 @@ class Principal:
     def feed_prefix(self) -> str | None:
         """Prefix of the feed topics the principal's view reads (its ACLs allow READ there and nowhere else)."""
         return None if self.recipient is None else topics.recipient_prefix(self.recipient)
+
+    @property
+    def client_group(self) -> str:
+        """The group id of the session's consumer. It never joins nor commits (the console reads by assignment),
+        but a consumer with a group id looks up its coordinator, for which the broker wants DESCRIBE on the
+        group: within the principal's own group prefix (officers, components), or ``liaison.console.``
+        (operations, deploy/acls.yaml)."""
+        prefix = self.feed_prefix or "liaison.console."
+        return f"{prefix}console-{uuid.uuid4().hex[:12]}"
 
     @property
     def title(self) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any, Callable
 
@@ -65,7 +64,7 @@ def sign_in(settings: Settings, principal: Principal, password: str, timeout: fl
         if err.code() in _AUTH:
             failure.append(err)
 
-    conf = kafka.client_config({**kafka.CONSUMER_DEFAULTS, "group.id": f"liaison.console.{uuid.uuid4().hex[:12]}",
+    conf = kafka.client_config({**kafka.CONSUMER_DEFAULTS, "group.id": principal.client_group,
                                 "isolation.level": "read_committed", "enable.auto.commit": False,
                                 "enable.partition.eof": False, "error_cb": on_error, "log_level": 0},
                                settings=own, principal=principal.name)

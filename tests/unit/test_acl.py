@@ -36,8 +36,9 @@ def test_operations_reads_the_audits_and_the_ledger_and_no_data_topic(declared):
     lag = {(a.resource, a.name, a.pattern) for a in of(declared, "lag-monitor")} - {
         ("topic", "liaison.audit.", "prefixed")} | {("topic", "liaison.audit.decisions", "literal"),
                                                     ("topic", "liaison.audit.ingress", "literal")}
+    # + the console's operations session finding its (never joined) group's coordinator
     assert {(a.resource, a.name, a.pattern) for a in mine if a.operation == "DESCRIBE"} == lag | {
-        ("topic", "liaison.ledger", "literal")}
+        ("topic", "liaison.ledger", "literal"), ("group", "liaison.console.", "prefixed")}
     assert {a.operation for a in mine} == {"READ", "DESCRIBE"}
 
 

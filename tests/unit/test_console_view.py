@@ -27,6 +27,20 @@ def test_the_principals_the_console_serves(user, kind, recipient, prefix):
     assert (p.name, p.kind, p.recipient, p.feed_prefix) == (user, kind, recipient, prefix)
 
 
+@pytest.mark.parametrize("user", ["partner-rus", "partner-usa", "component-naval", "component-air", "operations"])
+def test_a_sessions_group_id_is_one_its_principal_may_describe(user):
+    """The session's consumer never joins its group, but looks up the group's coordinator: the broker wants
+    DESCRIBE (READ implies it) on the group, from deploy/acls.yaml, and nothing wider is needed."""
+    from deploy.acl import load_acls
+
+    group = principal_of(user, PARTNERS, COMPONENTS).client_group
+    allowed = [a for a in load_acls(REPO_ROOT / "deploy" / "acls.yaml") if a.principal == user
+               and a.resource == "group" and a.operation in ("READ", "DESCRIBE")
+               and (group.startswith(a.name) if a.pattern == "prefixed" else group == a.name)]
+    assert allowed, f"{user} may not describe group {group}"
+    assert group != principal_of(user, PARTNERS, COMPONENTS).client_group  # a new one per session
+
+
 @pytest.mark.parametrize("user", ["admin", "forwarder", "ingress", "lag-monitor", "ledger", "producer-air",
                                   "partner-fra", "partner-RUS", "component-space", "registry", "", "operations2"])
 def test_every_other_user_is_refused_even_before_the_broker_is_asked(user):
