@@ -69,22 +69,21 @@ def sign_in(settings: Settings, principal: Principal, password: str, timeout: fl
                                 "enable.partition.eof": False, "error_cb": on_error, "log_level": 0},
                                settings=own, principal=principal.name)
     consumer = Consumer(conf)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            consumer.list_topics(timeout=1)
-            break
-        except KafkaException as e:
-            consumer.poll(0)  # serves error_cb, where an authentication failure arrives
-            if failure or time.monotonic() >= deadline:
-                consumer.close()
-                if failure:
-                    raise SignInFailed(f"the broker refused the credentials of {principal.name}") from None
-                raise SignInFailed(f"cannot reach Kafka as {principal.name}: {e.args[0].str()}") from None
-    consumer.poll(0)
-    if failure:
+
+    def refused() -> None:
+        if failure:
+            raise SignInFailed(f"the broker refused the credentials of {principal.name}")
+
+    try:
+        kafka.log_in(consumer, timeout, refused)
+        consumer.poll(0)  # an authentication failure reported with the first answer
+        refused()
+    except SignInFailed:
         consumer.close()
-        raise SignInFailed(f"the broker refused the credentials of {principal.name}")
+        raise
+    except KafkaException as e:
+        consumer.close()
+        raise SignInFailed(f"cannot reach Kafka as {principal.name}: {e.args[0].str()}") from None
     log.info("signed in", principal=principal.name)
     return SignedIn(principal, own, consumer)
 

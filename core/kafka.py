@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from core.settings import Settings, get_settings
@@ -123,3 +123,19 @@ def consumer(group_id: str, overrides: dict[str, Any] | None = None, settings: S
     """Manual commits, read_committed, earliest; `overrides` wins."""
     return Consumer(client_config({**CONSUMER_DEFAULTS, "group.id": group_id, **(overrides or {})}, settings,
                                   principal))
+
+
+def log_in(client: Consumer | Producer, timeout: float, refused: Callable[[], None]) -> None:
+    """Ask for metadata until the broker answers; ``refused`` raises once the client's ``error_cb`` has seen an
+    authentication failure (served by the poll between two tries), so a wrong password is reported within a second
+    or two instead of after ``timeout``. Past ``timeout`` the last KafkaException is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.list_topics(timeout=1)
+            return
+        except KafkaException:
+            client.poll(0)
+            refused()
+            if time.monotonic() >= deadline:
+                raise

@@ -244,17 +244,11 @@ class Feed:
 
     def connect(self, consumer: Consumer, timeout: float = 15.0) -> None:
         """Log in (a refused login is reported within a second or two, not after the full timeout)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                consumer.list_topics(timeout=1)
-                return
-            except KafkaException as e:
-                consumer.poll(0)  # serves error_cb: an authentication failure arrives there
-                self._check_auth()
-                if time.monotonic() >= deadline:
-                    raise FeedError(f"cannot reach Kafka at {self.conf['bootstrap.servers']} as {self.principal}: "
-                                    f"{e.args[0].str()}") from None
+        try:
+            kafka.log_in(consumer, timeout, self._check_auth)
+        except KafkaException as e:
+            raise FeedError(f"cannot reach Kafka at {self.conf['bootstrap.servers']} as {self.principal}: "
+                            f"{e.args[0].str()}") from None
 
     def preflight(self, consumer: Consumer) -> None:
         """Describe each topic as the officer: one clear line for the first one it may not read."""
