@@ -96,6 +96,8 @@ EXPECTED = {
     "producer-air": (set(), {"air"}),
     "producer-intel": (set(), {"intel"}),
     "lag-monitor": (set(), set()),  # offsets and metadata only: refused READ on every data topic
+    # the console's operations view: the two audits and the ledger (counts), never a data topic
+    "operations": ({"audit", "ingress-audit", "ledger"}, set()),
     "registry": (set(), set()),
 }
 
