@@ -53,7 +53,8 @@ def probe_health(targets: Mapping[str, str], timeout: float = 2.0) -> list[dict]
                     row[probe] = None
                     row[f"{probe}_detail"] = f"{type(e).__name__}: {e}"[:300]
             row["healthy"] = row["healthz"] == 200
-            row["ready"] = row["readyz"] == 200
+            # a service without a readiness probe (the ledger serves /healthz only): readiness unknown, not "down"
+            row["ready"] = None if row["readyz"] == 404 else row["readyz"] == 200
             out.append(row)
     return out
 

@@ -40,6 +40,7 @@ from deploy import governance, topics
 from deploy.infra import servers
 from deploy.infra.errors import InfraError
 from liaison import demo_exchange as exchange_demo
+from liaison.demo_console import CONSOLE_PRINCIPALS, free_port, start_console
 from core.readback import caught_up, committed_offsets, end_offsets, read_between
 from core.settings import get_settings
 
@@ -59,12 +60,16 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
          feed_lines: int = typer.Option(5, help="lines of each partner's feed to show"),
          bucket: int = typer.Option(20, help="seconds of the RUS strike-report buckets in the demo's policies"),
          partner_rate: float = typer.Option(20.0, help="records per second each simulated partner sends us"),
+         console_port: int = typer.Option(8090, help="port of the web console (any free one if taken)"),
+         hold: bool = typer.Option(False, help="after the report, keep the services and the console running "
+                                               "until Ctrl-C"),
          keep_running: bool = typer.Option(False, help="leave the servers running at the end")) -> None:
     """Run the liaison bus end to end on local secured servers and print what happened."""
     settings = get_settings()
     external = bool(settings.bootstrap_servers)
     started_here = False
     fwd = None
+    web = None
     services: dict = {}
     partner_sims: dict = {}
     stop_sim = threading.Event()
@@ -102,8 +107,11 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
               f"{policies}: RUS strike reports bucketed to {bucket} s, held until their bucket ends)")
         log_path = Path(settings.state_dir) / "single" / "logs" / "forwarder-demo.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        # each service's /metrics, /healthz and /readyz, which the console's operations view shows
+        ports = {name: free_port() for name in ("forwarder", *(f"ingress-{c}" for c in exchange_demo.PARTNERS),
+                                                "ledger", "deconflict")}
         fwd = subprocess.Popen([sys.executable, "-m", "liaison", "forward", "--instance", "demo",
-                                "--policies", str(policies)],
+                                "--policies", str(policies), "--metrics-port", str(ports["forwarder"])],
                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         console.print(f"    pid {fwd.pid}, log {log_path}")
         _step("starting the ingress guards (liaison ingress --partner RUS|USA, principal 'ingress'), the "
@@ -111,7 +119,17 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
               "principal 'deconflict'; its ETA buffer scaled to the simulation's compressed sorties)")
         eta_buffer = exchange_demo.eta_buffer_s(rate, seed)
         services = exchange_demo.start_services(log_path.parent, policies,
-                                                lambda m: console.print(f"    {m}", highlight=False), eta_buffer)
+                                                lambda m: console.print(f"    {m}", highlight=False), eta_buffer,
+                                                metrics_ports=ports)
+        _step("starting the web console (liaison console: it holds no credentials; each user signs in as a "
+              "principal and reads what the broker lets that principal read)")
+        web, url = start_console(log_path.parent / "console-demo.log", policies, ports, console_port)
+        creds = Path(settings.security().credentials_file("operations")).parent if settings.security() else None
+        console.print(f"    [bold]console: {url}[/bold]  (pid {web.pid}, log {log_path.parent / 'console-demo.log'})",
+                      highlight=False, soft_wrap=True)
+        console.print(f"    sign in with the password in {creds}/<principal>.json, as:", highlight=False, soft_wrap=True)
+        for principal, what in CONSOLE_PRINCIPALS.items():
+            console.print(f"      {principal:<16} {what}", highlight=False, soft_wrap=True)
         _step(f"simulating the partners publishing to us (liaison simulate partner, as partner-rus / partner-usa): "
               f"{partner_rate:.0f} records/s each for {duration:.0f}s, good records and bad input of every class")
         partner_sims = exchange_demo.simulate_partners(partner_rate, duration, seed, log_path.parent, rate)
@@ -205,6 +223,13 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
                              cwd=REPO_ROOT)
         console.print(f"    exit {res.returncode}: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ''}",
                       highlight=False)
+        if web is not None and hold:
+            _step(f"the console keeps serving at {url} with the services running: Ctrl-C stops them")
+            while web.poll() is None:
+                try:
+                    web.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping cleanly[/yellow]")
     except InfraError as e:
@@ -213,6 +238,9 @@ def demo(rate: float = typer.Option(300.0, help="simulated events per second"),
     finally:
         stop_sim.set()
         exchange_demo.stop(partner_sims)
+        if web is not None:
+            _step("stopping the console")
+            exchange_demo.stop({"console": web})
         if services:
             _step("stopping the ingress guards and the ledger (SIGTERM: each finishes its transaction)")
             exchange_demo.stop(services)

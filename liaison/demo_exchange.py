@@ -47,17 +47,22 @@ def eta_buffer_s(rate: float, seed: int) -> float:
     return round(max(1.0, REAL_ETA_BUFFER_S * sortie_s / REAL_SORTIE_S), 1)
 
 
-def start_services(log_dir: Path, policies: Path, say, eta_buffer: float = REAL_ETA_BUFFER_S
-                   ) -> dict[str, subprocess.Popen]:
+def start_services(log_dir: Path, policies: Path, say, eta_buffer: float = REAL_ETA_BUFFER_S,
+                   metrics_ports: dict[str, int] | None = None) -> dict[str, subprocess.Popen]:
     """The ingress guards (one per partner), the ledger and deconfliction (with ``eta_buffer`` seconds of ETA
-    uncertainty)."""
-    procs = {}
+    uncertainty); ``metrics_ports``: name (``ingress-RUS``...) -> port of its /metrics, /healthz and /readyz."""
+    procs, ports = {}, metrics_ports or {}
+
+    def metrics(name: str) -> list[str]:
+        return ["--metrics-port", str(ports[name])] if name in ports else []
+
     for code in PARTNERS:
         procs[f"ingress-{code}"] = _liaison("ingress", "--partner", code, "--policies", str(policies),
+                                            *metrics(f"ingress-{code}"),
                                             log=log_dir / f"ingress-{code.lower()}-demo.log")
-    procs["ledger"] = _liaison("ledger", "run", log=log_dir / "ledger-demo.log")
+    procs["ledger"] = _liaison("ledger", "run", *metrics("ledger"), log=log_dir / "ledger-demo.log")
     procs["deconflict"] = _liaison("deconflict", "--instance", "demo", "--eta-buffer-s", str(eta_buffer),
-                                   log=log_dir / "deconflict-demo.log")
+                                   *metrics("deconflict"), log=log_dir / "deconflict-demo.log")
     for name, p in procs.items():
         say(f"{name}: pid {p.pid}, log {log_dir / (name.lower() + '-demo.log')}")
     return procs

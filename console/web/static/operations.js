@@ -14,7 +14,8 @@
     s.health.forEach(function (h) {
       var tr = row(tb, { service: h.service });
       cell(tr, h.service); cell(tr, h.healthy ? "live" : "down", h.healthy ? "ok" : "down");
-      cell(tr, h.ready ? "ready" : "not ready", h.ready ? "ok" : "down"); cell(tr, (h.readyz_detail || "").slice(0, 120));
+      if (h.ready === null) cell(tr, "–"); else cell(tr, h.ready ? "ready" : "not ready", h.ready ? "ok" : "down");
+      cell(tr, (h.readyz === 404 ? h.healthz_detail : h.readyz_detail || "").slice(0, 120));
     });
     tb = body("lag");
     s.lag.forEach(function (g) {
