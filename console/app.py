@@ -75,14 +75,23 @@ class Session:
     seen: float
 
 
+def _start_reader(signed, config: ConsoleConfig):
+    principal = signed.principal
+    if principal.kind == OPERATIONS:
+        return OperationsReader(signed, config.since_s, config.health).start()
+    return FeedReader(signed, config.grids.get(principal.recipient, {}), config.since_s, config.capacity).start()
+
+
 class Sessions:
     """Token -> session; each session owns its reader (closed on sign-out, idle timeout and shutdown)."""
 
     def __init__(self, config: ConsoleConfig, clock: Callable[[], float] = time.time,
-                 signer: Callable = sign_in):
+                 signer: Callable = sign_in, reader_of: Callable | None = None):
         self.config = config
         self.clock = clock
         self.signer = signer
+        #: (signed-in principal, config) -> its started reader
+        self.reader_of = reader_of or _start_reader
         self._by_token: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -90,11 +99,7 @@ class Sessions:
         """Raises SignInRefused (a user the console does not serve) or SignInFailed (the broker said no)."""
         principal = principal_of(username, self.config.partners, self.config.components)
         signed = self.signer(self.config.settings, principal, password)
-        if principal.kind == OPERATIONS:
-            reader = OperationsReader(signed, self.config.since_s, self.config.health).start()
-        else:
-            reader = FeedReader(signed, self.config.grids.get(principal.recipient, {}), self.config.since_s,
-                                self.config.capacity).start()
+        reader = self.reader_of(signed, self.config)
         now = self.clock()
         session = Session(secrets.token_urlsafe(32), principal, reader, now, now)
         with self._lock:
@@ -148,7 +153,7 @@ def _escape(text: str) -> str:
 
 
 def create_app(config: ConsoleConfig, sessions: Sessions | None = None) -> Starlette:
-    sessions = sessions or Sessions(config)
+    sessions = Sessions(config) if sessions is None else sessions  # (an empty Sessions is falsy: len 0)
 
     def session_of(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(COOKIE))
