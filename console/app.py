@@ -265,6 +265,7 @@ def create_app(config: ConsoleConfig, sessions: Sessions | None = None) -> Starl
                 n += 1
                 yield {"event": "snapshot", "id": str(n), "data": json.dumps(s.reader.snapshot())}
                 await asyncio.sleep(config.ops_interval_s)
+            yield {"event": "signed-out", "data": "{}"}
 
         return EventSourceResponse(events(), ping=10)
 

@@ -55,5 +55,6 @@
   var es = new EventSource("/api/operations/stream");
   es.addEventListener("open", function () { status.textContent = "live"; status.className = "status live"; });
   es.addEventListener("snapshot", function (e) { render(JSON.parse(e.data)); });
+  es.addEventListener("signed-out", function () { es.close(); window.location = "/"; });
   es.addEventListener("error", function () { status.textContent = "reconnecting…"; status.className = "status down"; });
 })();
