@@ -228,24 +228,31 @@ def create_app(config: ConsoleConfig, sessions: Sessions | None = None) -> Starl
         return JSONResponse({"items": [{"seq": n, **it} for n, it in got], "last": s.reader.buffer.last,
                              "error": s.reader.error, "topics": sorted(s.reader.topics)})
 
-    async def stream(request: Request) -> Response:
-        s = guarded(request, operations=False)
+    def live(request: Request, operations: bool, events: Callable) -> Response:
+        """Server-sent events of ``events(session)`` while the session lasts, then ``signed-out``."""
+        s = guarded(request, operations=operations)
         if isinstance(s, Response):
             return s
-        token = s.token
 
-        async def events():
+        async def until_signed_out():
+            async for event in events(s, lambda: sessions.get(s.token) is s):
+                yield event
+            yield {"event": "signed-out", "data": "{}"}
+
+        return EventSourceResponse(until_signed_out(), ping=10)
+
+    async def stream(request: Request) -> Response:
+        async def items_of(s: Session, alive: Callable[[], bool]):
             seq = _after(request)
-            while sessions.get(token) is s:
+            while alive():
                 got = s.reader.buffer.after(seq)
                 for n, it in got:
                     seq = n
                     yield {"event": "item", "id": str(n), "data": json.dumps({"seq": n, **it})}
                 if not got:
                     await asyncio.sleep(0.2)
-            yield {"event": "signed-out", "data": "{}"}
 
-        return EventSourceResponse(events(), ping=10)
+        return live(request, False, items_of)
 
     async def operations_json(request: Request) -> Response:
         s = guarded(request, operations=True)
@@ -254,20 +261,14 @@ def create_app(config: ConsoleConfig, sessions: Sessions | None = None) -> Starl
         return JSONResponse(s.reader.snapshot())
 
     async def operations_stream(request: Request) -> Response:
-        s = guarded(request, operations=True)
-        if isinstance(s, Response):
-            return s
-        token = s.token
-
-        async def events():
+        async def snapshots(s: Session, alive: Callable[[], bool]):
             n = 0
-            while sessions.get(token) is s:
+            while alive():
                 n += 1
                 yield {"event": "snapshot", "id": str(n), "data": json.dumps(s.reader.snapshot())}
                 await asyncio.sleep(config.ops_interval_s)
-            yield {"event": "signed-out", "data": "{}"}
 
-        return EventSourceResponse(events(), ping=10)
+        return live(request, True, snapshots)
 
     async def favicon(request: Request) -> Response:
         return FileResponse(config.web_dir / "static" / "favicon.svg", media_type="image/svg+xml")

@@ -12,7 +12,7 @@ from core import REPO_ROOT
 from core.logs import get_logger
 from core.settings import get_settings
 from console.app import WEB_DIR, ConsoleConfig, create_app
-from console.precision import load_grids
+from console.precision import grids_of
 from release.errors import PolicyError
 from release.loader import read_policy
 
@@ -60,7 +60,7 @@ def build_config(cs: ConsoleSettings) -> ConsoleConfig:
         spec = read_policy(f).spec
         recipient = spec.partner or spec.component
         (partners if spec.partner else components).add(recipient)
-        grids[recipient] = load_grids(f)
+        grids[recipient] = grids_of(spec)
     if not (WEB_DIR / "node_modules" / "leaflet").is_dir():
         raise RuntimeError(f"{WEB_DIR / 'node_modules'} lacks Leaflet: run `make install` (npm ci in console/web)")
     return ConsoleConfig(get_settings(), frozenset(partners), frozenset(components), grids, cs.since_s, cs.capacity,

@@ -13,12 +13,13 @@ another's buffer.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
 from typing import Any, Callable
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -106,14 +107,14 @@ class Buffer:
         with self._lock:
             if not self._items or self._items[-1][0] <= seq:
                 return []
-            return [(n, it) for n, it in self._items if n > seq][:limit]
+            start = max(0, seq + 1 - self._items[0][0])  # numbers are consecutive: its index, no comparison
+            return list(itertools.islice(self._items, start, start + limit))
 
 
 def position_by_time(consumer: Consumer, parts: list[TopicPartition], since_ms: int | None) -> list[TopicPartition]:
     if since_ms is None:
         return [TopicPartition(p.topic, p.partition, OFFSET_BEGINNING) for p in parts]
-    found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, since_ms) for p in parts], timeout=15)
-    return [TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_END) for p in found]
+    return kafka.offsets_at(consumer, parts, since_ms)
 
 
 class FeedReader:

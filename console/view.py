@@ -19,11 +19,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from consumers.officers.feed import key_fields
+from consumers.officers.feed import field_at, key_fields
 from core import topics
 from console.precision import Grids, cell_of
 
@@ -50,17 +49,7 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
-
-
-def _get(value: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+    return str(value)  # UUIDs, decimals, enums
 
 
 def _latlon(p: Any) -> tuple[float, float] | None:
@@ -159,7 +148,7 @@ def _title(type_name: str, v: Mapping) -> str:
                  "MaritimeTrack": ("ship_name", "ship_id"), "StrikeReport": ("target_category", "strike_id"),
                  "GroupLocationReport": ("group_id",), "ForeignFighterReport": ("affiliation", "subject.subject_ref"),
                  "LogisticsObservation": ("area.name",), "DeconflictionAlert": ("kind",)}.get(type_name, ()):
-        got = _get(v, path)
+        got = field_at(v, path)
         if got not in (None, ""):
             return str(got)
     return type_name
@@ -167,7 +156,7 @@ def _title(type_name: str, v: Mapping) -> str:
 
 def _time_of(type_name: str, v: Mapping) -> Any:
     for path in ("time", "time_bucket_start", "window.start", "label.created_at"):
-        got = _get(v, path)
+        got = field_at(v, path)
         if got is not None:
             return jsonable(got)
     return None
@@ -186,6 +175,6 @@ def item_of(topic: str, partition: int, offset: int, timestamp_ms: int, key: byt
             "timestamp": timestamp_ms, "type": type_name, "origin": origin,
             "key": key.decode("utf-8", "replace") if key else None, "message_id": hdrs.get("message_id"),
             "title": _title(type_name, value), "time": _time_of(type_name, value), "summary": summary,
-            "classification": _get(value, "label.classification"),
+            "classification": field_at(value, "label.classification"),
             "shapes": _shapes(type_name, value, grids, origin), "track": _track_key(type_name, value, origin),
             "value": jsonable(value)}

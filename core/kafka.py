@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from core.settings import Settings, get_settings
@@ -139,3 +139,11 @@ def log_in(client: Consumer | Producer, timeout: float, refused: Callable[[], No
             refused()
             if time.monotonic() >= deadline:
                 raise
+
+
+def offsets_at(consumer: Consumer, parts: list[TopicPartition], at_ms: int, timeout: float = 15.0
+               ) -> list[TopicPartition]:
+    """``parts`` positioned at the first record whose timestamp is >= ``at_ms`` (the broker's time index), or at
+    the end where no record is that recent."""
+    found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, at_ms) for p in parts], timeout=timeout)
+    return [TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_END) for p in found]

@@ -19,10 +19,11 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from core import kafka, topics
 from core.settings import CredentialsError, get_settings, read_credentials
@@ -61,9 +62,10 @@ def component_topics(component: str) -> list[str]:
 # ----------------------------------------------------------------------------------------- rendering
 
 
-def _get(d, path: str):
+def field_at(d, path: str):
+    """The value at a dotted ``path`` of a decoded record (None where a part is missing or not a mapping)."""
     for part in path.split("."):
-        if not isinstance(d, dict) or part not in d:
+        if not isinstance(d, Mapping) or part not in d:
             return None
         d = d[part]
     return d
@@ -117,11 +119,11 @@ def key_fields(type_name: str, v: dict) -> list[tuple[str, object]]:
     if type_name == "ForeignFighterReport":
         subject = v.get("subject") or {}
         return [("subject", subject.get("subject_ref")), ("nationality", ",".join(subject.get("nationality") or []) or None),
-                ("affiliation", v.get("affiliation")), ("area", _get(v, "last_known_area.name")),
+                ("affiliation", v.get("affiliation")), ("area", field_at(v, "last_known_area.name")),
                 ("time", _t(v.get("time")))]
     if type_name == "LogisticsObservation":
         counts = ", ".join(f"{c['kind']}={c['count']}" for c in v.get("counts") or [])
-        return [("area", _get(v, "area.name")), ("from", _t(v.get("time_bucket_start"))),
+        return [("area", field_at(v, "area.name")), ("from", _t(v.get("time_bucket_start"))),
                 ("to", _t(v.get("time_bucket_end"))), ("trend", v.get("trend")), ("counts", counts or None)]
     return [(k, val) for k, val in v.items() if k != "label" and not isinstance(val, (dict, list))][:6]
 
@@ -284,8 +286,7 @@ class Feed:
         fresh = [p for p in parts if (p.topic, p.partition) not in self._positioned]
         if fresh and self.since is not None:
             at = int((time.time() - self.since.total_seconds()) * 1000)
-            found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, at) for p in fresh], timeout=15)
-            by = {(p.topic, p.partition): (p.offset if p.offset >= 0 else OFFSET_END) for p in found}
+            by = {(p.topic, p.partition): p.offset for p in kafka.offsets_at(consumer, fresh, at)}
             for p in parts:
                 if (p.topic, p.partition) in by:
                     p.offset = by[(p.topic, p.partition)]

@@ -147,3 +147,13 @@ def test_the_map_and_its_base_map_are_served_by_the_console_itself(console):
         assert "http://" not in text and "https://" not in text and "//" not in text.replace("://", ""), page
     for script in (console.sessions.config.web_dir / "static").glob("*.js"):
         assert "http" not in script.read_text().replace("http://www.w3.org/2000/svg", ""), script
+
+
+def test_the_session_buffer_gives_the_items_after_a_number_even_once_old_ones_are_gone():
+    b = Buffer(3)
+    assert b.after(0) == []
+    for x in "abcde":  # 1..5; a and b dropped
+        b.append(x)
+    assert b.after(0) == [(3, "c"), (4, "d"), (5, "e")]
+    assert b.after(3) == [(4, "d"), (5, "e")] and b.after(4, limit=5) == [(5, "e")]
+    assert b.after(2, limit=2) == [(3, "c"), (4, "d")] and b.after(5) == [] and b.after(99) == []
