@@ -63,6 +63,7 @@ status: install
 	$(BIN)/liaison infra status
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	for b in benchmarks/bench_*.py; do [ $$b = benchmarks/bench_soak.py ] || $(BIN)/python $$b || exit 1; done
 
 # 30 minutes at 2,000 records/s, the forwarder's RSS over time (SOAK_MINUTES=1 for a smoke run)

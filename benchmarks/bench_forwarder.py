@@ -100,12 +100,12 @@ def role_passthrough(group: str, idle: float) -> dict:
 
 
 def spawn(role: str, group: str, idle: float, instance: str | None = None, engine: str = "compiled",
-          policies: str | None = None, profile: str | None = None) -> subprocess.Popen:
+          policies: str | None = None, profile: str | None = None, idle_samples: bool = False) -> subprocess.Popen:
     args = [sys.executable, __file__, "--role", role, "--group", group, "--idle", str(idle),
             "--instance", instance or group, "--engine", engine] + (["--policies", policies] if policies else [])
     if profile:  # py-spy runs the child and writes its profile (speedscope) when it exits
         args = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "200", "--format", "speedscope",
-                "-o", profile, "--"] + args
+                "-o", profile] + (["--idle"] if idle_samples else []) + ["--"] + args
     return subprocess.Popen(args, stdout=subprocess.PIPE, env=os.environ, text=True)
 
 
@@ -130,6 +130,13 @@ def main() -> None:
     ap.add_argument("--profile", metavar="FILE", help="py-spy the single forwarder run into FILE (speedscope)")
     ap.add_argument("--engine", choices=["compiled", "reference"], default="compiled")
     ap.add_argument("--recipients", choices=["two", "all"], default="two")
+    ap.add_argument("--only", choices=["latency"], help="run only the paced latency part (no backlog runs)")
+    ap.add_argument("--profile-latency", metavar="FILE",
+                    help="py-spy the latency run's forwarder into FILE, idle (waiting) samples included")
+    ap.add_argument("--publisher-linger-ms", type=int, default=5,
+                    help="latency: the publisher's linger.ms (default 5, the project's producer default)")
+    ap.add_argument("--split", action="store_true",
+                    help="latency: also read the internal topics, to split publish -> internal -> partner")
     ap.add_argument("--instance")
     ap.add_argument("--policies")
     args = ap.parse_args()
@@ -151,8 +158,7 @@ def drive(args) -> None:
     import schemas
     from release import SecretStore
     from core import kafka
-    from deploy import topics
-    from core.topics import ORIGIN_PREFIX, PARTNER_PREFIX, topic_for
+    from core.topics import ORIGIN_PREFIX, topic_for
     from core.readback import end_offsets, seed_group
     from producers.publisher import Publisher
     from producers.simulate import Simulator
@@ -185,6 +191,9 @@ def drive(args) -> None:
     seed_group(g_fwd, {**start, **end_offsets(origin)})
     seed_group(g_two, {**start, **end_offsets(origin)})
     seed_group(g_pass, start)
+    if args.only == "latency":
+        latency(args, tag, internal, origin, policies)
+        return
     print(f"# publishing {args.records} simulated records (backlog)")
     sim = Simulator({"naval", "air", "intel"}, seed=21)
     t_pub = time.perf_counter()
@@ -206,49 +215,7 @@ def drive(args) -> None:
     two_rate = sum(r["records"] for r in two) / (max(r["end"] for r in two) - min(r["start"] for r in two))
 
     # 2. latency at a paced rate
-    print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through a running forwarder")
-    g_lat = f"liaison-forwarder-bench-lat-{tag}"
-    seed_group(g_lat, end_offsets(internal + origin))
-    partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
-    out_start = end_offsets(partner_topics)
-    sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def receive():
-        from confluent_kafka import TopicPartition
-
-        c = kafka.consumer(f"bench-recv-{tag}", {"isolation.level": "read_committed", "fetch.wait.max.ms": 10})
-        c.assign([TopicPartition(t, p, o) for (t, p), o in out_start.items()])
-        while not stop.is_set():
-            for m in c.consume(1000, 0.05):
-                if m.error() is None:
-                    now = time.time()
-                    for k, v in m.headers() or []:
-                        if k == "message_id":
-                            seen.setdefault(v.decode(), now)
-        c.close()
-
-    fproc = spawn("forward", g_lat, 5.0, engine=args.engine, policies=policies)
-    time.sleep(4.0)  # let it join the group and initialise its transactions
-    recv = threading.Thread(target=receive, daemon=True)
-    recv.start()
-    sim = Simulator({"naval", "air", "intel"}, seed=22)
-    pub = Publisher()
-    t0 = time.monotonic()
-    for offset, m in sim.events(args.rate, args.latency_seconds):
-        delay = t0 + offset - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        pub.publish(m)
-        sent[str(m.label.message_id)] = time.time()
-    pub.flush()
-    achieved = len(sent) / (time.monotonic() - t0)
-    time.sleep(3.0)
-    stop.set()
-    recv.join()
-    lat_proc = result(fproc)
-    lats = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
+    achieved, lats, sent, lat_proc = latency(args, tag, internal, origin, policies)
     p50 = statistics.median(lats) if lats else float("nan")
     p99 = lats[int(len(lats) * 0.99) - 1] if lats else float("nan")
 
@@ -270,6 +237,89 @@ def drive(args) -> None:
         print(f"# py-spy profile of the single forwarder run: {args.profile}; self time by function:")
         for share, name in top_frames(args.profile):
             print(f"  {share:5.1f} %  {name}")
+
+
+def latency(args, tag: str, internal: list[str], origin: list[str], policies: str | None):
+    """A forwarder running at the end of its input; --rate records/s for --latency-seconds published, each timed
+    from its publish call to its arrival at a read_committed partner consumer."""
+    from core import kafka
+    from deploy import topics
+    from core.topics import PARTNER_PREFIX
+    from core.readback import end_offsets, seed_group
+    from producers.publisher import Publisher
+    from producers.simulate import Simulator
+
+    print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through a running forwarder")
+    g_lat = f"liaison-forwarder-bench-lat-{tag}"
+    seed_group(g_lat, end_offsets(internal + origin))
+    partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
+    out_start = end_offsets(partner_topics)
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def receive(topics_start=None, seen=seen, name="recv"):
+        from confluent_kafka import TopicPartition
+
+        c = kafka.consumer(f"bench-{name}-{tag}", {"isolation.level": "read_committed",
+                                                      # an empty fetch waits 100 ms; one with data returns at once
+                                                      "fetch.wait.max.ms": 100})
+        c.assign([TopicPartition(t, p, o) for (t, p), o in (topics_start or out_start).items()])
+        while not stop.is_set():
+            msgs = c.consume(1, 0.1)  # stamped as they come: consume(n, t) would hold early ones for t
+            for m in msgs + (c.consume(1000, 0) if msgs else []):
+                if m.error() is None:
+                    now = time.time()
+                    for k, v in m.headers() or []:
+                        if k == "message_id":
+                            seen.setdefault(v.decode(), now)
+        c.close()
+
+    # the records are simulated before the clock starts: what is timed is publishing, not the simulation
+    events = list(Simulator({"naval", "air", "intel"}, seed=22).events(args.rate, args.latency_seconds))
+    fproc = spawn("forward", g_lat, 5.0, engine=args.engine, policies=policies, profile=args.profile_latency,
+                  idle_samples=True)
+    time.sleep(4.0)  # let it join the group and initialise its transactions
+    recv = threading.Thread(target=receive, daemon=True)
+    recv.start()
+    seen_in: dict[str, float] = {}  # --split: when each record was readable on its internal topic
+    if args.split:
+        recv_in = threading.Thread(target=receive, args=(end_offsets(internal), seen_in, "recv-in"), daemon=True)
+        recv_in.start()
+    pub = Publisher(producer_conf={"linger.ms": args.publisher_linger_ms})
+    t0 = time.monotonic()
+    for offset, m in events:
+        delay = t0 + offset - time.monotonic()
+        if delay > 0.002:  # paced in steps of 2 ms: a sleep per record costs more than the publishing
+            time.sleep(delay)
+        pub.publish(m)
+        sent[str(m.label.message_id)] = time.time()
+    pub.flush()
+    achieved = len(sent) / (time.monotonic() - t0)
+    time.sleep(3.0)
+    stop.set()
+    recv.join()
+    lat_proc = result(fproc)
+    lats = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
+    if args.split:
+        recv_in.join()
+        pub_part = sorted((seen_in[k] - sent[k]) * 1000 for k in seen if k in seen_in)
+        fwd_part = sorted((seen[k] - seen_in[k]) * 1000 for k in seen if k in seen_in)
+        for what, xs in (("publish -> readable on the internal topic", pub_part),
+                         ("internal topic -> readable on the partner's", fwd_part)):
+            if xs:
+                print(f"  {what}: p50 {statistics.median(xs):.1f} ms, p99 {xs[int(len(xs) * 0.99) - 1]:.1f} ms")
+    if args.only == "latency":
+        p50 = statistics.median(lats) if lats else float("nan")
+        p99 = lats[int(len(lats) * 0.99) - 1] if lats else float("nan")
+        print(f"latency at {achieved:.0f} records/s, p50 / p99   : {p50:7.1f} ms / {p99:7.1f} ms   (target p99 <= "
+              f"250 ms; {len(lats)} of {len(sent)} released records timed)")
+        print(f"forwarder peak RSS                      : {lat_proc['rss_mib']:10.0f} MiB")
+        if args.profile_latency:
+            print(f"# py-spy profile of the latency run's forwarder (idle included): {args.profile_latency}")
+            for share, name in top_frames(args.profile_latency):
+                print(f"  {share:5.1f} %  {name}")
+    return achieved, lats, sent, lat_proc
 
 
 def top_frames(path: str, n: int = 25) -> list[tuple[float, str]]:

@@ -125,6 +125,22 @@ def consumer(group_id: str, overrides: dict[str, Any] | None = None, settings: S
                                   principal))
 
 
+#: Seconds a batch of a consume-transform-produce service waits for more records after its first one (Kafka
+#: Streams' exactly-once commit.interval.ms is 100 ms). Behind, a batch fills at once; at a paced input this bounds
+#: what a record waits before its batch (and transaction) begins.
+BATCH_LINGER_S = 0.02
+
+
+def consume_batch(consumer: Consumer, max_records: int, timeout: float, linger: float = BATCH_LINGER_S) -> list:
+    """Up to `max_records` messages: the first waited for up to `timeout`, the rest for up to `linger` after it.
+    librdkafka's consume(n, t) waits for all n or for t: at a low rate each record would wait the whole `timeout`
+    for its batch. Behind, both calls return at once with what is already fetched."""
+    msgs = consumer.consume(1, timeout)
+    if msgs and max_records > 1:
+        msgs += consumer.consume(max_records - 1, linger)
+    return msgs
+
+
 def log_in(client: Consumer | Producer, timeout: float, refused: Callable[[], None]) -> None:
     """Ask for metadata until the broker answers; ``refused`` raises once the client's ``error_cb`` has seen an
     authentication failure (served by the poll between two tries), so a wrong password is reported within a second

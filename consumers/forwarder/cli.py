@@ -14,6 +14,7 @@ import typer
 
 from consumers.forwarder.plans import IncompatibleSchema
 from consumers.shell.supervise import RESTART_BACKOFF_CAP_S, RESTART_BACKOFF_S, STABLE_S, Supervision, supervise
+from core.kafka import BATCH_LINGER_S
 from core.logs import get_logger
 
 __all__ = ["RESTART_BACKOFF_CAP_S", "RESTART_BACKOFF_S", "STABLE_S", "forward"]
@@ -25,6 +26,8 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
             instance: str = typer.Option(None, help="instance name; transactional.id is liaison-forwarder-<instance>"),
             group: str = typer.Option("liaison-forwarder", help="consumer group"),
             batch_size: int = typer.Option(1000, help="records per transaction at most"),
+            batch_linger_ms: float = typer.Option(BATCH_LINGER_S * 1000, help="ms a batch waits for more records "
+                                                  "after its first (behind, batches fill at once)"),
             max_idle: float = typer.Option(None, help="exit after this many seconds without input"),
             duration: float = typer.Option(None, help="exit after this many seconds"),
             metrics_port: int = typer.Option(None, help="serve /metrics, /healthz and /readyz on this port"),
@@ -41,7 +44,7 @@ def forward(policies: Path = typer.Option(None, "--policies", help="policy folde
     spec = Supervision(
         "forwarder", f"liaison-forwarder-{instance}" if instance else "liaison-forwarder",
         build=lambda: Forwarder(policies_dir=policies, instance=instance, group_id=group, batch_size=batch_size,
-                                engine=engine),
+                                engine=engine, batch_linger=batch_linger_ms / 1000),
         summary=lambda t: f"forwarded {t.records} record(s); dead-lettered {t.dead_lettered}", log=log,
         refused=(IncompatibleSchema, FileNotFoundError), reload=True,
         run_kwargs={"max_idle": max_idle, "duration": duration})

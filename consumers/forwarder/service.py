@@ -78,13 +78,16 @@ class Forwarder:
                  instance: str | None = None, group_id: str = "liaison-forwarder", batch_size: int = 1000,
                  secrets: SecretStore | None = None, validate: bool = True, consumer_conf: dict | None = None,
                  producer_conf: dict | None = None, principal: str = kafka.FORWARDER, cache_path: Path | None = None,
-                 engine: str | None = None):
+                 engine: str | None = None, batch_linger: float = kafka.BATCH_LINGER_S):
         self.settings = settings or get_settings()
         self.policies_dir = policies_dir or self.settings.deploy_dir / "policies"
         self.instance = instance or socket.gethostname()
         self.transactional_id = f"liaison-forwarder-{self.instance}"
         self.group_id = group_id
         self.batch_size = batch_size
+        #: seconds a batch waits for more records after its first (the latency a transaction adds at a low rate)
+        self.batch_linger = batch_linger
+        self._process_ms = 0.0  # the last batch's pipeline time (logged with its transaction's phases)
         self.secrets = secrets or SecretStore()
         # as its own principal at the registry gateway too (a service principal: the whole API)
         self.client = serde.registry_client(self.settings, principal=principal, timeout=REGISTRY_TIMEOUT_S,
@@ -218,7 +221,9 @@ class Forwarder:
             try:
                 now_ms = int(time.time() * 1000)
                 paused = self.reciprocity.current({c: p.policy for c, p in self.partners.items()}, now_ms)
+                t0 = time.perf_counter()
                 result = self.pipeline.process(batch, now_ms, self.poison, paused)
+                self._process_ms = round((time.perf_counter() - t0) * 1000, 1)
             except BaseException:
                 self._rewind(msgs)
                 raise
@@ -356,7 +361,7 @@ class Forwarder:
                     self._reload = False
                     self.reload_policies()
                 self._resume_due()
-                msgs = self.consumer.consume(self.batch_size, poll_timeout)
+                msgs = kafka.consume_batch(self.consumer, self.batch_size, poll_timeout, self.batch_linger)
                 if self.client_errors.fault is not None:
                     raise self.client_errors.fault
                 now = time.monotonic()
@@ -380,6 +385,7 @@ class Forwarder:
 
     def _log_batch(self, stats: BatchStats) -> None:
         log.info("batch committed", records=stats.records, dead_lettered=stats.dead_lettered, held=stats.held,
+                 process_ms=self._process_ms, **self.txn.phases_ms,
                  released_from_hold=stats.released_from_hold, partners=stats.per_partner(),
                  **{k: n for k, n in (("hold_dead_lettered", stats.hold_dead_lettered),
                                       ("hold_skipped", stats.hold_skipped)) if n},

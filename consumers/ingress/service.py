@@ -272,7 +272,7 @@ class Guard:
             while not self._stop:
                 self.loop_at = now = time.monotonic()
                 self._resume_due()
-                msgs = self.consumer.consume(self.batch_size, poll_timeout)
+                msgs = kafka.consume_batch(self.consumer, self.batch_size, poll_timeout)
                 if self.client_errors.fault is not None:
                     raise self.client_errors.fault
                 now = time.monotonic()

@@ -84,6 +84,7 @@ class Transactions:
         self.transactional_id = transactional_id
         self._failed: list[tuple[object, str, bytes | None, bytes | None]] = []
         self.stuck: str | None = None  # a call that never returned: the producer must not be used again
+        self.phases_ms: dict[str, float] = {}
 
     def delivery_failed(self, err, msg) -> None:
         """The producer's on_delivery (failed deliveries only)."""
@@ -101,13 +102,20 @@ class Transactions:
             raise ForwarderFault(FATAL, "producer", f"begin_transaction: {r.why}") from None
         log.info("batch begun", records=result.stats.records, outputs=len(result.outputs),
                  released_from_hold=result.stats.released_from_hold, transactional_id=self.transactional_id)
+        t0 = time.perf_counter()
         problem = self._produce(result)
+        t1 = time.perf_counter()
         if problem is None:
             problem = self._flush(deadline)
+        t2 = time.perf_counter()
         if problem is None:
             problem = self._failures(result)
         if problem is None:
             problem = self._commit(result, deadline)
+        #: the last transaction's phases, ms: handing the records to the producer, waiting for their
+        #: acknowledgments, sending the offsets and committing
+        self.phases_ms = {"produce_ms": round((t1 - t0) * 1000, 1), "flush_ms": round((t2 - t1) * 1000, 1),
+                          "commit_ms": round((time.perf_counter() - t2) * 1000, 1)}
         if problem is None:
             return Outcome(committed=True)
         self.abort()

@@ -150,7 +150,7 @@ class LedgerService:
                 self.loop_at = time.monotonic()
                 if self.fault is not None:
                     raise self.fault
-                msgs = self.consumer.consume(self.batch_size, poll_timeout)
+                msgs = kafka.consume_batch(self.consumer, self.batch_size, poll_timeout)
                 records = self._records(msgs)
                 if not records:
                     if max_idle is not None and time.monotonic() - last_data >= max_idle:

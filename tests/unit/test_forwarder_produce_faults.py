@@ -338,3 +338,11 @@ def test_a_fence_met_while_flushing_is_a_final_fault_not_a_crash(env, as_system_
     with pytest.raises(ForwarderFault) as fault:
         t.run(result)
     assert fault.value.kind == FINAL and "flush" in fault.value.what and "commit" not in prod.log
+
+
+def test_a_committed_transaction_reports_its_phases_for_the_batch_log(env):
+    result = pipeline(env).process(records_of(env, simulated(0.5, seed=1)), NOW)
+    t, prod = transactions(lambda ref: FakeProducer(ref))
+    assert t.run(result).committed
+    assert set(t.phases_ms) == {"produce_ms", "flush_ms", "commit_ms"}
+    assert all(v >= 0 for v in t.phases_ms.values()) and prod.log[-1] == "commit"
