@@ -11,7 +11,9 @@
     # visible to read_committed consumers (the forwarder)
 
 Idempotent producer with acks=all (core.kafka); delivery failures are collected from the delivery
-callbacks and surfaced by `flush()`, never swallowed. A record whose framed value is above
+callbacks and surfaced by `flush()`, never swallowed. Only failed deliveries are reported
+(``delivery.report.only.error``: no Python call per delivered record); `delivered` counts, per type, what a flush
+that emptied the queue confirmed: every record produced since the last flush but those reported failed. A record whose framed value is above
 :data:`schemas.models.MAX_RECORD_BYTES` (64 KiB) is refused before it is produced.
 
 Each component publishes as its own principal (producer-naval, producer-air, producer-intel: the component is
@@ -137,7 +139,10 @@ class Publisher:
         self._failures: list[DeliveryFailure] = []
         self.sent: Counter[str] = Counter()
         self._since_poll = 0
+        self._sent_at_flush: Counter[str] = Counter()  # `sent` when the last flush emptied the queue
         self.delivered: Counter[str] = Counter()
+        #: per message class: (type name, encoder, topic, key path, ("type", name) header)
+        self._by_class: dict[type, tuple[str, serde.Encoder, str, tuple[str, ...], tuple[str, bytes]]] = {}
 
     def encoder(self, name: str) -> serde.Encoder:
         enc = self._encoders.get(name)
@@ -148,15 +153,33 @@ class Publisher:
         return enc
 
     def publish(self, model: BaseModel) -> None:
-        cls = type(model)
-        name = _NAMES.get(cls) or model_name(model)
-        enc = self._encoders.get(name) or self.encoder(name)
+        known = self._by_class.get(type(model))
+        if known is None:
+            known = self._class_of(model)
+        name, enc, topic, path, type_header = known
         label = model.label
         mid = str(label.message_id)
-        headers = [("message_id", mid.encode()), ("type", name.encode()), ("originator", label.originator.encode()),
+        headers = [("message_id", mid.encode()), type_header, ("originator", label.originator.encode()),
                    ("schema_id", enc.schema_id_bytes)]
-        self.produce_raw(topic_for(name), schemas.key_of(name, model), enc.encode_model(model), headers,
-                         name, mid)
+        key = model
+        try:  # the key field, as schemas.key_of finds it, without its checks when it is a non-empty string
+            for part in path:
+                key = getattr(key, part)
+        except AttributeError:
+            key = None
+        if key.__class__ is not str or not key:
+            key = schemas.key_of(name, model)  # formats a UUID; names what is wrong (missing, null, empty)
+        self.produce_raw(topic, key, enc.encode_model(model), headers, name, mid)
+
+    def _class_of(self, model: BaseModel) -> tuple:
+        """What every record of the model's class shares, found once (the type's first record)."""
+        name = _NAMES.get(type(model)) or model_name(model)
+        schemas.key_of(name, model)  # a key field the model does not have fails here, by name
+        known = (name, self.encoder(name), topic_for(name), tuple(schemas.key_field(name).split(".")),
+                 ("type", name.encode()))
+        if type(model) in _NAMES:
+            self._by_class[type(model)] = known
+        return known
 
     def _producer_for(self, topic: str, type_name: str | None = None):
         """The producer of the component principal that owns `topic` (created on first use)."""
@@ -165,7 +188,7 @@ class Publisher:
         who = kafka.effective_principal(principal, self._settings)
         p = self._producers.get(who)
         if p is None:
-            conf = dict(self._producer_conf or {})
+            conf = {"delivery.report.only.error": True, **(self._producer_conf or {})}
             if self._transactional:
                 txn_id = self._txn_ids[who] = transactional_id(component)
                 conf = {"transaction.timeout.ms": TRANSACTION_TIMEOUT_MS, **conf, "transactional.id": txn_id}
@@ -189,10 +212,9 @@ class Publisher:
                                                                f"failed: {err.str()}")]) from e
 
     def _on_delivery(self, err, msg) -> None:
-        """One delivery report (one bound method for every record: no closure per record); the record's type
-        from its topic, its key and message id from the message itself."""
+        """A failed delivery's report (one bound method for every record: no closure per record); its key and
+        message id from the message itself. Delivered records are counted by :meth:`flush`."""
         if err is None:
-            self.delivered[self._types[msg.topic()]] += 1
             return
         mid = next((v.decode(errors="replace") for k, v in msg.headers() or () if k == "message_id"), "?")
         self._failures.append(DeliveryFailure(msg.topic(), (msg.key() or b"").decode(errors="replace"), mid,
@@ -227,6 +249,11 @@ class Publisher:
         if remaining:
             self._failures.append(DeliveryFailure("*", "*", "*", f"{remaining} record(s) still queued after "
                                                                   f"{timeout:.0f}s flush"))
+        else:  # every record produced since the last such flush was delivered, but those reported failed
+            done = self.sent - self._sent_at_flush
+            done.subtract(self._types.get(f.topic, "?") for f in self._failures)
+            self.delivered.update(+done)
+            self._sent_at_flush = self.sent.copy()
         if self._failures:
             failures, self._failures = self._failures, []
             raise PublishError(failures)

@@ -38,6 +38,9 @@ pub struct ObjectEncoder {
     kinds: Vec<Kind>,
     root: usize,
     epoch: Py<PyAny>,
+    /// `uuid.UUID`: an object of exactly this type is formatted from its `int` (its `__str__`, in Python, costs
+    /// more than the rest of the field); a subclass goes through `str()`, which it may have redefined
+    uuid_type: Py<PyAny>,
 }
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -83,7 +86,8 @@ impl ObjectEncoder {
         let datetime = py.import("datetime")?;
         let utc = datetime.getattr("timezone")?.getattr("utc")?;
         let epoch = datetime.getattr("datetime")?.call1((1970, 1, 1, 0, 0, 0, 0, utc))?.unbind();
-        Ok(ObjectEncoder { kinds, root: schema.root, epoch })
+        let uuid_type = py.import("uuid")?.getattr("UUID")?.unbind();
+        Ok(ObjectEncoder { kinds, root: schema.root, epoch, uuid_type })
     }
 
     pub fn encode(&self, py: Python<'_>, obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
@@ -129,8 +133,12 @@ impl ObjectEncoder {
             Kind::Uuid => {
                 if obj.is_instance_of::<PyString>() {
                     string(out, obj, path)?;
+                } else if obj.get_type().is(self.uuid_type.bind(py)) {
+                    // uuid.UUID: its canonical form (as str() and fastavro write it), from its 128-bit int
+                    let v: u128 = obj.getattr(pyo3::intern!(py, "int"))?.extract()?;
+                    sized(out, canonical_uuid(v).as_bytes());
                 } else {
-                    string(out, obj.str()?.as_any(), path)?; // uuid.UUID: its canonical form, as fastavro
+                    string(out, obj.str()?.as_any(), path)?;
                 }
             }
             Kind::TimestampMillis => {
@@ -235,4 +243,10 @@ fn string(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, path: &str) -> PyResult<()>
     let s = obj.cast::<PyString>().map_err(|_| bad(format!("{path}: expected a str")))?;
     sized(out, s.to_str()?.as_bytes());
     Ok(())
+}
+
+/// 8-4-4-4-12 lowercase hex of a 128-bit UUID: what `str(uuid.UUID(int=v))` gives.
+pub fn canonical_uuid(v: u128) -> String {
+    let h = format!("{v:032x}");
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

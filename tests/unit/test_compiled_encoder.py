@@ -174,3 +174,22 @@ def test_a_schema_the_core_does_not_take_is_written_by_fastavro():
         v: int | str
 
     assert serde.Encoder(1, schema).encode_model(Odd(v=7)) == serde.frame(1, buf.getvalue())
+
+
+class _LoudUUID(uuid.UUID):
+    """A subclass that redefines its text: the core must ask it (str()), as fastavro does, not format its int."""
+
+    def __str__(self) -> str:
+        return "loud-" + super().__str__()
+
+
+@pytest.mark.parametrize("value", [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=0xA1B2),
+                                   uuid.UUID("f47ac10b-58cc-4372-a567-0e02b2c3d479"), uuid.uuid4(),
+                                   _LoudUUID(int=12345)])
+def test_a_uuid_object_is_written_as_its_text(value):
+    for name, model in examples().items():
+        m = model.model_copy(deep=True)
+        m.label.message_id = value
+        record = to_avro(m)
+        assert record["label"]["message_id"] == str(value)
+        assert ENCODERS[name].encode_model(m) == reference(name, record), (name, str(value))
