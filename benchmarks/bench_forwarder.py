@@ -135,6 +135,7 @@ def main() -> None:
                     help="py-spy the latency run's forwarder into FILE, idle (waiting) samples included")
     ap.add_argument("--publisher-linger-ms", type=int, default=5,
                     help="latency: the publisher's linger.ms (default 5, the project's producer default)")
+    ap.add_argument("--latency-forwarders", type=int, default=1, help="latency: forwarder processes in the group")
     ap.add_argument("--split", action="store_true",
                     help="latency: also read the internal topics, to split publish -> internal -> partner")
     ap.add_argument("--instance")
@@ -249,7 +250,8 @@ def latency(args, tag: str, internal: list[str], origin: list[str], policies: st
     from producers.publisher import Publisher
     from producers.simulate import Simulator
 
-    print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through a running forwarder")
+    print(f"# latency: {args.rate:.0f} records/s for {args.latency_seconds:.0f}s through {args.latency_forwarders} "
+          f"running forwarder process(es) in one group")
     g_lat = f"liaison-forwarder-bench-lat-{tag}"
     seed_group(g_lat, end_offsets(internal + origin))
     partner_topics = [t.name for t in topics.load_topics() if t.name.startswith(PARTNER_PREFIX)]
@@ -277,8 +279,9 @@ def latency(args, tag: str, internal: list[str], origin: list[str], policies: st
 
     # the records are simulated before the clock starts: what is timed is publishing, not the simulation
     events = list(Simulator({"naval", "air", "intel"}, seed=22).events(args.rate, args.latency_seconds))
-    fproc = spawn("forward", g_lat, 5.0, engine=args.engine, policies=policies, profile=args.profile_latency,
-                  idle_samples=True)
+    fprocs = [spawn("forward", g_lat, 5.0, instance=f"{g_lat}-{i}", engine=args.engine, policies=policies,
+                    profile=args.profile_latency if i == 0 else None, idle_samples=True)
+              for i in range(args.latency_forwarders)]
     time.sleep(4.0)  # let it join the group and initialise its transactions
     recv = threading.Thread(target=receive, daemon=True)
     recv.start()
@@ -299,7 +302,7 @@ def latency(args, tag: str, internal: list[str], origin: list[str], policies: st
     time.sleep(3.0)
     stop.set()
     recv.join()
-    lat_proc = result(fproc)
+    lat_proc = max((result(f) for f in fprocs), key=lambda r: r["rss_mib"])
     lats = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
     if args.split:
         recv_in.join()
