@@ -313,6 +313,7 @@ class Publisher:
         self._by_topic.clear()
         self._failures.clear()
         self.delivered.clear()
+        self._sent_at_flush = self.sent.copy()  # what was aborted is never counted delivered by a later flush
 
     def close(self) -> None:
         self.commit() if self._transactional else self.flush()

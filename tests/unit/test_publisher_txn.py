@@ -78,6 +78,7 @@ class FakeProducer:
     def abort_transaction(self, timeout=None):
         self.calls.append("abort")
         self.txn = []
+        self.pending = []  # librdkafka purges what the aborted transaction had queued
 
 
 def _models(n, name="AirTrack"):
@@ -154,6 +155,31 @@ def test_an_exception_in_the_block_aborts():
             pub.publish(_models(1)[0])
             1 / 0
     assert made[0].calls == ["init", "begin", "abort"] and made[0].visible == []
+
+
+def test_records_of_an_aborted_transaction_are_never_counted_as_committed_by_the_next_one():
+    pub, made = _publisher()
+    for m in _models(5):
+        pub.publish(m)
+    pub.abort()
+    for m in _models(2):
+        pub.publish(m)
+    pub.commit()
+    assert pub.committed["AirTrack"] == 2 and pub.sent["AirTrack"] == 7
+    assert len(made[0].visible) == 2
+
+
+def test_a_failed_delivery_is_not_counted_delivered_and_the_rest_are():
+    made = []
+    pub = Publisher(client=FakeRegistry(), principal="producer-air",
+                    producer_factory=lambda conf, who: made.append(FakeProducer(conf, who, fail_delivery_at=3))
+                    or made[-1])
+    for m in _models(5):
+        pub.publish(m)
+    with pytest.raises(PublishError):
+        pub.flush()
+    assert made[0].conf["delivery.report.only.error"] is True
+    assert pub.delivered["AirTrack"] == 4
 
 
 def test_after_a_commit_the_next_record_begins_a_new_transaction():
